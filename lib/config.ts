@@ -1,0 +1,230 @@
+/**
+ * Configuration: read once from the environment, validated, frozen.
+ * Every default, interval and limit lives here, named with its unit.
+ * @module
+ */
+import { ConfigError } from "./errors.ts";
+
+/** What a full buffer does: drop the newest line, or stop reading Docker until there is room. */
+export type OverflowPolicy = "drop" | "pause";
+
+/** Intervals and limits. The seed's defaults; `KAROTTEN_TUNING` may override them (tests, tuning). */
+export interface Tuning {
+  /** Wait for the status line and headers of any Docker response. @default 15000 */
+  headerTimeoutMs: number;
+  /** An idle pooled socket connection is closed after this. @default 60000 */
+  idleTimeoutMs: number;
+  /** Idle socket connections kept for reuse. @default 4 */
+  maxIdleConns: number;
+  /** No event for this long → the events stream is reconnected. @default 180000 */
+  eventsWatchdogMs: number;
+  /** Reconcile attachments with `/containers/json` this often. @default 60000 */
+  reconcileIntervalMs: number;
+  /** `/_ping` period. @default 30000 */
+  pingIntervalMs: number;
+  /** Consecutive failed pings that make the daemon exit (code 3). @default 3 */
+  pingFailuresToExit: number;
+  /** Messages the buffer holds, published or not yet confirmed. @default 8192 */
+  queueCapacity: number;
+  /** Report dropped lines this often while any were dropped. @default 60000 */
+  dropReportIntervalMs: number;
+  /** First wait before an AMQP reconnect. @default 500 */
+  amqpBackoffInitialMs: number;
+  /** Longest wait between AMQP reconnects. @default 30000 */
+  amqpBackoffMaxMs: number;
+  /** First wait before re-attaching a logs stream that ended while its container runs. @default 250 */
+  reattachBackoffInitialMs: number;
+  /** Longest such wait. @default 30000 */
+  reattachBackoffMaxMs: number;
+  /** Time allowed on SIGTERM to publish what is buffered. @default 5000 */
+  shutdownGraceMs: number;
+  /** Checkpoints are written at most this often (with `STATE_DIR`). @default 1000 */
+  checkpointIntervalMs: number;
+  /** Messages published and not yet confirmed, at most. @default 512 */
+  publishWindow: number;
+  /** After a `die` event, the logs stream gets this long to end by itself. @default 5000 */
+  dieGraceMs: number;
+}
+
+/** The seed's defaults. */
+export const DEFAULT_TUNING: Readonly<Tuning> = Object.freeze({
+  headerTimeoutMs: 15_000,
+  idleTimeoutMs: 60_000,
+  maxIdleConns: 4,
+  eventsWatchdogMs: 180_000,
+  reconcileIntervalMs: 60_000,
+  pingIntervalMs: 30_000,
+  pingFailuresToExit: 3,
+  queueCapacity: 8192,
+  dropReportIntervalMs: 60_000,
+  amqpBackoffInitialMs: 500,
+  amqpBackoffMaxMs: 30_000,
+  reattachBackoffInitialMs: 250,
+  reattachBackoffMaxMs: 30_000,
+  shutdownGraceMs: 5_000,
+  checkpointIntervalMs: 1_000,
+  publishWindow: 512,
+  dieGraceMs: 5_000,
+});
+
+/** Default exchange name. */
+export const DEFAULT_EXCHANGE = "containers-logs";
+/** Default Docker socket. */
+export const DEFAULT_DOCKER_SOCK = "/var/run/docker.sock";
+/** Default cap for one merged log line, bytes (1 MiB). */
+export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
+
+/** The environment variables karotten reads: the permission set allows exactly these. */
+export const ENV_NAMES = [
+  "RABBITMQ_URL",
+  "EXCHANGE",
+  "DOCKER_SOCK",
+  "DEBUG",
+  "OVERFLOW",
+  "STATE_DIR",
+  "MAX_LINE_BYTES",
+  "KAROTTEN_TUNING",
+] as const;
+
+/** The validated configuration. */
+export interface Config {
+  /** Broker URL (contains the password: log it only through `redactUrl`). */
+  readonly rabbitmqUrl: string;
+  /** Topic exchange to publish into (passively declared). */
+  readonly exchange: string;
+  /** Docker Engine unix socket path. */
+  readonly dockerSock: string;
+  /** Log every published message. */
+  readonly debug: boolean;
+  /** Full-buffer policy. */
+  readonly overflow: OverflowPolicy;
+  /** Checkpoint folder; undefined: no resume across restarts. */
+  readonly stateDir: string | undefined;
+  /** Longest message; longer lines are cut into pieces of this size. */
+  readonly maxLineBytes: number;
+  /** Intervals and limits. */
+  readonly tuning: Readonly<Tuning>;
+}
+
+/** Reads an environment variable; `Deno.env.get` in the daemon, a map in tests. */
+export type EnvReader = (name: string) => string | undefined;
+
+/** Parses and validates the environment; throws `ConfigError` naming the variable. */
+export function loadConfig(env: EnvReader): Config {
+  const rabbitmqUrl = nonEmpty(env("RABBITMQ_URL"));
+  if (rabbitmqUrl === undefined) {
+    throw new ConfigError("RABBITMQ_URL", "is required (e.g. amqp://user:pass@host:5672/vhost)");
+  }
+  parseBrokerUrl(rabbitmqUrl);
+  const exchange = nonEmpty(env("EXCHANGE")) ?? DEFAULT_EXCHANGE;
+  if (exchange.length > 255) throw new ConfigError("EXCHANGE", "is longer than 255 bytes");
+  const dockerSock = nonEmpty(env("DOCKER_SOCK")) ?? DEFAULT_DOCKER_SOCK;
+  if (!dockerSock.startsWith("/")) {
+    throw new ConfigError("DOCKER_SOCK", `must be an absolute socket path, got "${dockerSock}"`);
+  }
+  const overflowRaw = nonEmpty(env("OVERFLOW")) ?? "drop";
+  if (overflowRaw !== "drop" && overflowRaw !== "pause") {
+    throw new ConfigError("OVERFLOW", `must be "drop" or "pause", got "${overflowRaw}"`);
+  }
+  const stateDir = nonEmpty(env("STATE_DIR"));
+  if (stateDir !== undefined && !stateDir.startsWith("/")) {
+    throw new ConfigError("STATE_DIR", `must be an absolute path, got "${stateDir}"`);
+  }
+  const maxLineBytes = positiveInt("MAX_LINE_BYTES", env("MAX_LINE_BYTES")) ??
+    DEFAULT_MAX_LINE_BYTES;
+  return Object.freeze({
+    rabbitmqUrl,
+    exchange,
+    dockerSock,
+    debug: truthy(env("DEBUG")),
+    overflow: overflowRaw,
+    stateDir,
+    maxLineBytes,
+    tuning: Object.freeze(parseTuning(env("KAROTTEN_TUNING"))),
+  });
+}
+
+/** A broker endpoint as the permission set and the logs need it. */
+export interface BrokerEndpoint {
+  /** `amqp` or `amqps`. */
+  protocol: "amqp" | "amqps";
+  /** Host name or address. */
+  host: string;
+  /** Port, defaulted by protocol. */
+  port: number;
+}
+
+/** Parses `RABBITMQ_URL`; throws `ConfigError` when it is not an amqp(s) URL. */
+export function parseBrokerUrl(raw: string): BrokerEndpoint {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch (err) {
+    throw new ConfigError("RABBITMQ_URL", "is not a valid URL", { cause: err });
+  }
+  const protocol = url.protocol.replace(/:$/, "");
+  if (protocol !== "amqp" && protocol !== "amqps") {
+    throw new ConfigError(
+      "RABBITMQ_URL",
+      `must start with amqp:// or amqps://, got ${protocol}://`,
+    );
+  }
+  if (url.hostname === "") throw new ConfigError("RABBITMQ_URL", "has no host");
+  const port = url.port === "" ? (protocol === "amqps" ? 5671 : 5672) : Number(url.port);
+  return { protocol, host: url.hostname, port };
+}
+
+/** The URL with its password replaced by `***`: the only form of it that may be logged. */
+export function redactUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.password !== "") url.password = "***";
+    return url.toString();
+  } catch {
+    return "<invalid url>";
+  }
+}
+
+function parseTuning(raw: string | undefined): Tuning {
+  const tuning: Tuning = { ...DEFAULT_TUNING };
+  if (nonEmpty(raw) === undefined) return tuning;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw!);
+  } catch (err) {
+    throw new ConfigError("KAROTTEN_TUNING", "is not valid JSON", { cause: err });
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError("KAROTTEN_TUNING", "must be a JSON object");
+  }
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!(key in DEFAULT_TUNING)) {
+      throw new ConfigError("KAROTTEN_TUNING", `unknown field "${key}"`);
+    }
+    if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+      throw new ConfigError("KAROTTEN_TUNING", `field "${key}" must be a positive number`);
+    }
+    tuning[key as keyof Tuning] = value;
+  }
+  return tuning;
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  const t = v?.trim();
+  return t === undefined || t === "" ? undefined : t;
+}
+
+function truthy(v: string | undefined): boolean {
+  const t = nonEmpty(v)?.toLowerCase();
+  return t !== undefined && t !== "0" && t !== "false" && t !== "no" && t !== "off";
+}
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  const t = nonEmpty(v);
+  if (t === undefined) return undefined;
+  const n = Number(t);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new ConfigError(name, `must be a positive whole number, got "${t}"`);
+  }
+  return n;
+}

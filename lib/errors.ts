@@ -1,0 +1,88 @@
+/**
+ * The error classes karotten's modules throw and callers catch.
+ * @module
+ */
+
+/** Bad configuration: names the environment variable. The daemon exits 2 on it. */
+export class ConfigError extends Error {
+  /** The environment variable at fault. */
+  readonly variable: string;
+  constructor(variable: string, message: string, options?: ErrorOptions) {
+    super(`${variable}: ${message}`, options);
+    this.name = "ConfigError";
+    this.variable = variable;
+  }
+}
+
+/** A non-2xx answer of the Docker Engine API. */
+export class DockerApiError extends Error {
+  /** HTTP status code. */
+  readonly status: number;
+  /** Request path, without the host. */
+  readonly path: string;
+  constructor(status: number, path: string, detail: string, options?: ErrorOptions) {
+    super(`docker API ${status} for GET ${path}: ${detail}`, options);
+    this.name = "DockerApiError";
+    this.status = status;
+    this.path = path;
+  }
+
+  /**
+   * True when retrying cannot help: the container is gone (404), being removed (409) or its
+   * log driver cannot be read (501).
+   */
+  get permanent(): boolean {
+    return this.status === 404 || this.status === 409 || this.status === 501;
+  }
+}
+
+/** Bytes from the engine that do not follow the protocol (HTTP, chunked, frames). */
+export class ProtocolError extends SyntaxError {
+  /** Which decoder found it: "http", "chunked", "frames", "lines". */
+  readonly stage: string;
+  /** Byte offset in that decoder's input. */
+  readonly offset: number;
+  constructor(stage: string, offset: number, message: string, sample?: Uint8Array) {
+    super(
+      `Cannot parse ${stage} at byte ${offset}: ${message}` +
+        (sample ? ` (near ${JSON.stringify(latin1(sample.subarray(0, 32)))})` : ""),
+    );
+    this.name = "ProtocolError";
+    this.stage = stage;
+    this.offset = offset;
+  }
+}
+
+/** The broker refused the exchange (404 on the passive declare): fatal at start. */
+export class ExchangeMissingError extends Error {
+  /** The exchange name. */
+  readonly exchange: string;
+  constructor(exchange: string, options?: ErrorOptions) {
+    super(
+      `exchange "${exchange}" does not exist on the broker (karotten never creates it; declare it first)`,
+      options,
+    );
+    this.name = "ExchangeMissingError";
+    this.exchange = exchange;
+  }
+}
+
+function latin1(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return s;
+}
+
+/** True for the errors an abort produces (our signal fired). */
+export function isAbort(err: unknown): boolean {
+  return err instanceof DOMException && (err.name === "AbortError" || err.name === "TimeoutError");
+}
+
+/** A short, one-line description of any thrown value. */
+export function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : "";
+    return `${err.message}${cause}`.replaceAll("\n", " ");
+  }
+  return String(err);
+}
