@@ -1,0 +1,128 @@
+/**
+ * The routing key and the JSON envelope of the contract, as pure functions.
+ *
+ * Key: `<project>.<service>.<stream>`; project = label `com.docker.compose.project` or
+ * `standalone`; service = label `com.docker.compose.service` or the container name without
+ * its leading `/`; every `.` in project and service becomes `-`.
+ * @module
+ */
+import { Buffer } from "node:buffer";
+
+/** Compose project label. */
+export const PROJECT_LABEL = "com.docker.compose.project";
+/** Compose service label. */
+export const SERVICE_LABEL = "com.docker.compose.service";
+/** Project of containers without the compose label. */
+export const STANDALONE = "standalone";
+/** AMQP's limit for a routing key, bytes. */
+export const MAX_ROUTING_KEY_BYTES = 255;
+/** Longest project or service part of a shortened key, bytes (hash suffix included). */
+export const MAX_NAME_PART_BYTES = 120;
+
+/** Log stream names. */
+export type StreamName = "stdout" | "stderr";
+
+/** What the envelope says about a container; fixed while it is attached. */
+export interface ContainerIdentity {
+  /** Project part, as in the routing key. */
+  project: string;
+  /** Service part, as in the routing key. */
+  service: string;
+  /** Name without the leading `/`. */
+  containerName: string;
+  /** First 12 characters of the id. */
+  containerId: string;
+  /** Image name as configured (`Config.Image`). */
+  image: string;
+}
+
+/** Derives the identity from inspect data, applying the contract's naming rules. */
+export function identify(
+  id: string,
+  name: string,
+  image: string,
+  labels: Record<string, string> | null | undefined,
+): ContainerIdentity {
+  const containerName = name.replace(/^\//, "");
+  const project = labels?.[PROJECT_LABEL] || STANDALONE;
+  const service = labels?.[SERVICE_LABEL] || containerName;
+  const [p, s] = fitKeyParts(project.replaceAll(".", "-"), service.replaceAll(".", "-"));
+  return { project: p, service: s, containerName, containerId: id.slice(0, 12), image };
+}
+
+/** The routing key of a container's stream. */
+export function routingKey(identity: ContainerIdentity, stream: StreamName): string {
+  return `${identity.project}.${identity.service}.${stream}`;
+}
+
+/**
+ * Shortens project and service so that the key stays within 255 bytes. Only when the full key
+ * would be too long: each part longer than 120 bytes is cut at a character boundary to 111 bytes
+ * and ends in `~` plus 8 hex digits of the FNV-1a hash of the whole original part. Deterministic:
+ * the same names always give the same key.
+ */
+export function fitKeyParts(project: string, service: string): [string, string] {
+  const bytes = (s: string) => Buffer.byteLength(s, "utf8");
+  if (bytes(project) + bytes(service) + 2 + "stdout".length <= MAX_ROUTING_KEY_BYTES) {
+    return [project, service];
+  }
+  return [shortenPart(project), shortenPart(service)];
+}
+
+function shortenPart(part: string): string {
+  if (Buffer.byteLength(part, "utf8") <= MAX_NAME_PART_BYTES) return part;
+  const suffix = `~${fnv1a32(part)}`;
+  let cut = "";
+  let size = 0;
+  for (const ch of part) {
+    const n = Buffer.byteLength(ch, "utf8");
+    if (size + n > MAX_NAME_PART_BYTES - suffix.length) break;
+    cut += ch;
+    size += n;
+  }
+  return cut + suffix;
+}
+
+/** FNV-1a 32-bit hash of the UTF-8 bytes of `s`, as 8 hex digits. */
+export function fnv1a32(s: string): string {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(s, "utf8")) {
+    h ^= b;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
+}
+
+/**
+ * Builds envelopes for one container and stream. The fixed fields are serialised once; each
+ * line costs one string escape and one UTF-8 encode.
+ */
+export class EnvelopeEncoder {
+  /** Routing key of this container and stream. */
+  readonly routingKey: string;
+  readonly #middle: string;
+  readonly #decoder = new TextDecoder();
+
+  constructor(identity: ContainerIdentity, stream: StreamName) {
+    this.routingKey = routingKey(identity, stream);
+    this.#middle = `,"project":${JSON.stringify(identity.project)},"service":${
+      JSON.stringify(identity.service)
+    },"container_name":${JSON.stringify(identity.containerName)},"container_id":${
+      JSON.stringify(identity.containerId)
+    },"image":${JSON.stringify(identity.image)},"stream":"${stream}","message":`;
+  }
+
+  /** The JSON body of one line; `message` bytes are decoded as UTF-8 (invalid bytes → U+FFFD). */
+  encode(timestamp: string, message: Uint8Array): Buffer {
+    const text = this.#decoder.decode(message);
+    return Buffer.from(
+      `{"timestamp":${JSON.stringify(timestamp)}${this.#middle}${JSON.stringify(text)}}`,
+      "utf8",
+    );
+  }
+}
+
+/** The current time as RFC 3339 with 9 fractional digits (for lines the engine sent without one). */
+export function nowRfc3339Nano(): string {
+  return new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000000Z");
+}

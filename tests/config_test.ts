@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { DEFAULT_TUNING, loadConfig, redactUrl } from "../lib/config.ts";
+import { ConfigError } from "../lib/errors.ts";
+import { permissionFlags } from "../lib/permissions.ts";
+import { createLogger, urlSecrets } from "../lib/log.ts";
+
+const env = (vars: Record<string, string>) => (name: string) => vars[name];
+
+Deno.test("loadConfig applies the defaults", () => {
+  const c = loadConfig(env({ RABBITMQ_URL: "amqp://u:p@h:5672/" }));
+  assert.equal(c.exchange, "containers-logs");
+  assert.equal(c.dockerSock, "/var/run/docker.sock");
+  assert.equal(c.overflow, "drop");
+  assert.equal(c.debug, false);
+  assert.equal(c.stateDir, undefined);
+  assert.equal(c.maxLineBytes, 1 << 20);
+  assert.deepEqual(c.tuning, DEFAULT_TUNING);
+  assert.ok(Object.isFrozen(c));
+});
+
+Deno.test("loadConfig names the variable at fault", () => {
+  const cases: [Record<string, string>, string][] = [
+    [{}, "RABBITMQ_URL"],
+    [{ RABBITMQ_URL: "http://x" }, "RABBITMQ_URL"],
+    [{ RABBITMQ_URL: "amqp://h", OVERFLOW: "block" }, "OVERFLOW"],
+    [{ RABBITMQ_URL: "amqp://h", DOCKER_SOCK: "rel.sock" }, "DOCKER_SOCK"],
+    [{ RABBITMQ_URL: "amqp://h", MAX_LINE_BYTES: "-1" }, "MAX_LINE_BYTES"],
+    [{ RABBITMQ_URL: "amqp://h", KAROTTEN_TUNING: "{bad" }, "KAROTTEN_TUNING"],
+    [{ RABBITMQ_URL: "amqp://h", KAROTTEN_TUNING: '{"nope":1}' }, "KAROTTEN_TUNING"],
+  ];
+  for (const [vars, variable] of cases) {
+    assert.throws(() => loadConfig(env(vars)), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.variable, variable);
+      assert.ok(err.message.startsWith(variable));
+      return true;
+    });
+  }
+});
+
+Deno.test("loadConfig reads tuning overrides", () => {
+  const c = loadConfig(env({ RABBITMQ_URL: "amqp://h", KAROTTEN_TUNING: '{"pingIntervalMs":50}' }));
+  assert.equal(c.tuning.pingIntervalMs, 50);
+  assert.equal(c.tuning.headerTimeoutMs, 15_000);
+});
+
+Deno.test("redactUrl and the logger never show the password", () => {
+  const url = "amqp://user:s3cr%40t@broker:5672/vh";
+  assert.equal(redactUrl(url), "amqp://user:***@broker:5672/vh");
+  const lines: string[] = [];
+  const log = createLogger({ secrets: urlSecrets(url), write: (l) => lines.push(l) });
+  log.error("oops", { error: "login s3cr@t refused", url });
+  assert.equal(lines.length, 1);
+  assert.ok(!lines[0].includes("s3cr"), lines[0]);
+  assert.match(lines[0], /^\S+ error oops error="login \*\*\* refused" url=amqp:\/\/user:\*\*\*@/);
+});
+
+Deno.test("permissionFlags scopes the daemon to the socket and the broker", () => {
+  const flags = permissionFlags(env({
+    RABBITMQ_URL: "amqp://u:p@10.1.2.3:5673/",
+    DOCKER_SOCK: "/run/d.sock",
+  }));
+  assert.ok(flags.includes("--allow-net=unix:/run/d.sock,10.1.2.3:5673"));
+  assert.ok(flags.includes("--allow-read=/run/d.sock"));
+  assert.ok(flags.includes("--allow-write=/run/d.sock"));
+  assert.ok(flags.some((f) => f.startsWith("--allow-env=RABBITMQ_URL,")));
+  assert.ok(!flags.some((f) => f === "-A" || f === "--allow-all" || f === "--allow-run"));
+  const withState = permissionFlags(env({ RABBITMQ_URL: "amqp://h", STATE_DIR: "/var/lib/k" }));
+  assert.ok(withState.includes("--allow-read=/var/run/docker.sock,/var/lib/k"));
+  assert.ok(withState.includes("--allow-write=/var/run/docker.sock,/var/lib/k"));
+  assert.ok(withState.includes("--allow-net=unix:/var/run/docker.sock,h:5672"));
+});

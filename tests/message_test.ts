@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import {
+  EnvelopeEncoder,
+  fitKeyParts,
+  identify,
+  MAX_ROUTING_KEY_BYTES,
+  routingKey,
+} from "../lib/message.ts";
+
+const ID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+Deno.test("identify uses the compose labels and replaces dots", () => {
+  const who = identify(ID, "/shop_web_1", "shop/web:1.2", {
+    "com.docker.compose.project": "shop.v2",
+    "com.docker.compose.service": "web.api",
+  });
+  assert.deepEqual(who, {
+    project: "shop-v2",
+    service: "web-api",
+    containerName: "shop_web_1",
+    containerId: "0123456789ab",
+    image: "shop/web:1.2",
+  });
+  assert.equal(routingKey(who, "stderr"), "shop-v2.web-api.stderr");
+});
+
+Deno.test("identify falls back to standalone and the container name", () => {
+  const who = identify(ID, "/plain.one", "kt/busybox", null);
+  assert.equal(routingKey(who, "stdout"), "standalone.plain-one.stdout");
+  assert.equal(who.containerName, "plain.one");
+});
+
+Deno.test("fitKeyParts keeps short keys and shortens long ones deterministically", () => {
+  assert.deepEqual(fitKeyParts("a", "b"), ["a", "b"]);
+  const project = "p".repeat(150);
+  const service = "s".repeat(150);
+  const [p, s] = fitKeyParts(project, service);
+  const key = `${p}.${s}.stderr`;
+  assert.ok(Buffer.byteLength(key) <= MAX_ROUTING_KEY_BYTES, `${Buffer.byteLength(key)} bytes`);
+  assert.match(p, /^p+~[0-9a-f]{8}$/);
+  assert.deepEqual(fitKeyParts(project, service), [p, s]);
+  assert.notEqual(fitKeyParts(project + "x", service)[0], p);
+  // Multi-byte names are cut at character boundaries.
+  const [q] = fitKeyParts("ü".repeat(200), "x".repeat(100));
+  assert.ok(!q.includes("\ufffd"));
+  assert.ok(Buffer.byteLength(q) <= 120);
+});
+
+Deno.test("EnvelopeEncoder writes the contract's JSON body", () => {
+  const who = identify(ID, "/c", "img", { "com.docker.compose.project": "p" });
+  const enc = new EnvelopeEncoder(who, "stdout");
+  assert.equal(enc.routingKey, "p.c.stdout");
+  const message = 'he said "hi"\t\\ {"json": true} ü';
+  const body = enc.encode("2026-11-25T20:24:44.123456789Z", new TextEncoder().encode(message));
+  assert.ok(Buffer.isBuffer(body));
+  assert.deepEqual(JSON.parse(body.toString("utf8")), {
+    timestamp: "2026-11-25T20:24:44.123456789Z",
+    project: "p",
+    service: "c",
+    container_name: "c",
+    container_id: "0123456789ab",
+    image: "img",
+    stream: "stdout",
+    message,
+  });
+});
