@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import {
+  compareTimestamps,
+  decodeTimestamp,
+  timestampPrefixEnd,
+  timestampToNanos,
+  toSinceParam,
+} from "../../lib/docker/timestamp.ts";
+import { bytes, random, RUN_SEED } from "./_split.ts";
+
+Deno.test("toSinceParam turns a Docker timestamp into seconds.nanoseconds", () => {
+  assert.equal(toSinceParam("2026-11-25T20:24:44.123456789Z"), "1795638284.123456789");
+  assert.equal(toSinceParam("2026-11-25T20:24:44.000000001z"), "1795638284.000000001");
+  assert.equal(toSinceParam("1970-01-01T00:00:00Z"), "0.000000000");
+});
+
+Deno.test("toSinceParam applies offsets", () => {
+  assert.equal(toSinceParam("2026-11-25T21:24:44.123456789+01:00"), "1795638284.123456789");
+  assert.equal(toSinceParam("2026-11-25T14:54:44.123456789-05:30"), "1795638284.123456789");
+  assert.equal(toSinceParam("2026-11-26T00:24:44.5+04:00"), "1795638284.500000000");
+});
+
+Deno.test("toSinceParam pads fewer fractional digits to 9", () => {
+  assert.equal(toSinceParam("2026-11-25T20:24:44.5Z"), "1795638284.500000000");
+  assert.equal(toSinceParam("2026-11-25T20:24:44.0123Z"), "1795638284.012300000");
+  assert.equal(toSinceParam("2026-11-25t20:24:44Z"), "1795638284.000000000");
+});
+
+Deno.test("toSinceParam floors instants before 1970", () => {
+  assert.equal(toSinceParam("1969-12-31T23:59:59.5Z"), "-1.500000000");
+  assert.equal(timestampToNanos("1969-12-31T23:59:59.5Z"), -500_000_000n);
+});
+
+Deno.test("timestampToNanos agrees with Date.UTC on random dates", () => {
+  const next = random(RUN_SEED);
+  for (let n = 0; n < 2000; n++) {
+    const ms = Math.floor(next() * Date.UTC(2400, 0, 1));
+    const nanos = Math.floor(next() * 1e6);
+    const iso = new Date(ms).toISOString(); // 2026-11-25T20:24:44.123Z
+    const ts = `${iso.slice(0, 23)}${String(nanos).padStart(6, "0")}Z`;
+    const want = BigInt(ms) * 1_000_000n + BigInt(nanos);
+    assert.equal(timestampToNanos(ts), want, `${ts} (seed ${RUN_SEED})`);
+  }
+});
+
+Deno.test("timestampToNanos knows leap years", () => {
+  assert.equal(
+    timestampToNanos("2024-02-29T00:00:00Z"),
+    BigInt(Date.UTC(2024, 1, 29)) * 1_000_000n,
+  );
+  assert.equal(
+    timestampToNanos("2000-02-29T00:00:00Z"),
+    BigInt(Date.UTC(2000, 1, 29)) * 1_000_000n,
+  );
+  assert.throws(() => timestampToNanos("1900-02-29T00:00:00Z"), SyntaxError);
+  assert.throws(() => timestampToNanos("2026-02-29T00:00:00Z"), SyntaxError);
+  assert.throws(() => timestampToNanos("2026-04-31T00:00:00Z"), SyntaxError);
+});
+
+Deno.test("compareTimestamps orders by instant across offsets and precisions", () => {
+  const a = "2026-11-25T20:24:44.123456789Z";
+  assert.equal(compareTimestamps(a, a), 0);
+  assert.equal(compareTimestamps(a, "2026-11-25T21:24:44.123456789+01:00"), 0);
+  assert.equal(compareTimestamps("2026-11-25T20:24:44.1Z", "2026-11-25T20:24:44.100000000Z"), 0);
+  assert.ok(compareTimestamps(a, "2026-11-25T20:24:44.12345679Z") < 0);
+  assert.ok(compareTimestamps("2026-11-25T20:24:45Z", a) > 0);
+  assert.ok(compareTimestamps("2026-11-25T20:24:44.9Z", "2026-11-25T20:24:44.123+00:00") > 0);
+  assert.ok(compareTimestamps("2026-11-25T21:00:00+02:00", "2026-11-25T20:00:00Z") < 0);
+  const sorted = [
+    "2026-11-25T20:24:44.000000002Z",
+    "2026-11-25T20:24:44.000000001Z",
+    "2026-11-25T19:24:44.000000001-01:00",
+  ].sort(compareTimestamps);
+  assert.deepEqual(sorted, [
+    "2026-11-25T20:24:44.000000001Z",
+    "2026-11-25T19:24:44.000000001-01:00",
+    "2026-11-25T20:24:44.000000002Z",
+  ]);
+});
+
+Deno.test("timestampToNanos throws SyntaxError for junk", () => {
+  for (
+    const junk of [
+      "",
+      "junk",
+      "2026-11-25",
+      "2026-11-25T20:24:44",
+      "2026-11-25T20:24:44.Z",
+      "2026-11-25T20:24:44.1234567890Z",
+      "2026-11-25T20:24:44.123456789Zjunk",
+      "2026-11-25 20:24:44Z",
+      "2026/11/25T20:24:44Z",
+      "2026-13-25T20:24:44Z",
+      "2026-00-25T20:24:44Z",
+      "2026-11-00T20:24:44Z",
+      "2026-11-25T24:00:00Z",
+      "2026-11-25T20:60:44Z",
+      "2026-11-25T20:24:60Z",
+      "2026-11-25T20:24:44+1:00",
+      "2026-11-25T20:24:44+01:60",
+      "2026-11-25T20:24:44+0100",
+      "+2026-11-25T20:24:44Z",
+      "２026-11-25T20:24:44Z",
+    ]
+  ) {
+    for (const f of [timestampToNanos, toSinceParam, (s: string) => compareTimestamps(s, s)]) {
+      assert.throws(() => f(junk), (err: unknown) => {
+        assert.ok(err instanceof SyntaxError, `${junk}: ${err}`);
+        assert.equal(
+          err.message,
+          `Cannot parse timestamp: current value is ${JSON.stringify(junk)}`,
+        );
+        return true;
+      });
+    }
+  }
+});
+
+Deno.test("timestampPrefixEnd finds the space after a 20-40 byte timestamp prefix", () => {
+  const find = (s: string) => timestampPrefixEnd(bytes(s), 0, s.length);
+  assert.equal(find("2026-11-25T20:24:44.123456789Z hello"), 30);
+  assert.equal(find("2026-11-25T20:24:44.123456789+01:00 hello"), 35);
+  assert.equal(find("2026-11-25T20:24:44Z x"), 20);
+  assert.equal(find("2026-11-25T20:24:4Z x"), -1); // 19 bytes
+  assert.equal(find(`2026-${"x".repeat(35)} x`), 40);
+  assert.equal(find(`2026-${"x".repeat(36)} x`), -1); // 41 bytes
+  assert.equal(find("hello world, this is not a timestamp"), -1);
+  assert.equal(find("2026-11-25T20:24:44.123456789Z"), -1); // no space
+  assert.equal(find("2026 11-25T20:24:44.123456789Z x"), -1);
+  assert.equal(find("x2026-11-25T20:24:44.123456789Z x"), -1);
+  const b = bytes("..2026-11-25T20:24:44.123456789Z x");
+  assert.equal(timestampPrefixEnd(b, 2, b.length), 32);
+  assert.equal(timestampPrefixEnd(b, 2, 31), -1);
+});
+
+Deno.test("decodeTimestamp decodes the prefix bytes", () => {
+  const s = "..2026-11-25T20:24:44.123456789Z x";
+  assert.equal(decodeTimestamp(bytes(s), 2, 32), "2026-11-25T20:24:44.123456789Z");
+  assert.equal(decodeTimestamp(bytes(s), 2, 22), "2026-11-25T20:24:44.");
+});
