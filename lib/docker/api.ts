@@ -1,0 +1,143 @@
+/**
+ * The Docker Engine API calls karotten makes: all GETs, all read-only.
+ * @module
+ */
+import { DockerApiError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { ConnectionPool } from "./conn.ts";
+import { httpGet, type HttpResponse } from "./http.ts";
+
+/** A running container as `/containers/json` lists it. */
+export interface ContainerSummary {
+  /** Full id. */
+  Id: string;
+  /** Names with a leading `/`. */
+  Names?: string[];
+  /** Image name. */
+  Image?: string;
+  /** Labels. */
+  Labels?: Record<string, string> | null;
+  /** `running`, `exited`, ... */
+  State?: string;
+}
+
+/** The parts of `/containers/{id}/json` karotten reads. */
+export interface ContainerInfo {
+  /** Full id. */
+  Id: string;
+  /** Name with a leading `/`. */
+  Name: string;
+  /** Run state. */
+  State: { Running: boolean; Status?: string; StartedAt?: string; FinishedAt?: string };
+  /** Config of the container. */
+  Config: { Image: string; Labels?: Record<string, string> | null; Tty: boolean };
+  /** Host config: the log driver. */
+  HostConfig?: { LogConfig?: { Type?: string } };
+}
+
+/** One `/events` message (container events only). */
+export interface DockerEvent {
+  /** Object type: `container`. */
+  Type?: string;
+  /** `start`, `die`, `destroy`, ... */
+  Action?: string;
+  /** The container. */
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
+  /** Event time, ns since the epoch. */
+  timeNano?: number;
+}
+
+/**
+ * Where a logs stream starts: new lines only (`now`), the start of the container's current run
+ * (`run`: resolved from its state by the caller into `beginning` or `since`), the whole log
+ * (`beginning`), or an engine timestamp in `since` form (`seconds.nanoseconds`, inclusive).
+ */
+export type LogsStart =
+  | { kind: "now" }
+  | { kind: "run" }
+  | { kind: "beginning" }
+  | { kind: "since"; since: string };
+
+/** The events karotten follows. */
+export const FOLLOWED_EVENTS = ["start", "die", "destroy"] as const;
+
+/** Read-only client of one engine. */
+export class DockerClient {
+  readonly #pool: ConnectionPool;
+  readonly #headerTimeoutMs: number;
+  readonly #log: Logger | undefined;
+
+  /** `log`: with DEBUG, every request is logged (`docker_get path=...`). */
+  constructor(pool: ConnectionPool, headerTimeoutMs: number, log?: Logger) {
+    this.#pool = pool;
+    this.#headerTimeoutMs = headerTimeoutMs;
+    this.#log = log;
+  }
+
+  /** `GET /_ping`; resolves with the engine's API version. */
+  async ping(signal: AbortSignal): Promise<string> {
+    const res = await this.#get("/_ping", signal);
+    const text = await res.text();
+    if (res.status !== 200) throw new DockerApiError(res.status, "/_ping", text.trim());
+    return res.headers.get("api-version") ?? "";
+  }
+
+  /** `GET /containers/json`: the running containers. */
+  async listRunning(signal: AbortSignal): Promise<ContainerSummary[]> {
+    return await this.#json<ContainerSummary[]>("/containers/json", signal);
+  }
+
+  /** `GET /containers/{id}/json`. */
+  async inspect(id: string, signal: AbortSignal): Promise<ContainerInfo> {
+    return await this.#json<ContainerInfo>(`/containers/${encodeURIComponent(id)}/json`, signal);
+  }
+
+  /** Follows a container's logs with engine timestamps; the caller reads or cancels the body. */
+  async logs(id: string, start: LogsStart, signal: AbortSignal): Promise<HttpResponse> {
+    let path = `/containers/${encodeURIComponent(id)}/logs?follow=1&stdout=1&stderr=1&timestamps=1`;
+    if (start.kind === "now") path += "&tail=0";
+    if (start.kind === "since") path += `&since=${start.since}`;
+    if (start.kind === "run") throw new TypeError("resolve a run start before asking for logs");
+    return await this.#stream(path, signal);
+  }
+
+  /** Follows container events. */
+  async events(signal: AbortSignal): Promise<HttpResponse> {
+    const filters = JSON.stringify({ type: ["container"], event: [...FOLLOWED_EVENTS] });
+    return await this.#stream(`/events?filters=${encodeURIComponent(filters)}`, signal);
+  }
+
+  async #get(path: string, signal: AbortSignal): Promise<HttpResponse> {
+    this.#log?.debug("docker_get", { path });
+    return await httpGet(this.#pool, path, { signal, headerTimeoutMs: this.#headerTimeoutMs });
+  }
+
+  async #stream(path: string, signal: AbortSignal): Promise<HttpResponse> {
+    const res = await this.#get(path, signal);
+    if (res.status === 200) return res;
+    throw new DockerApiError(res.status, path, errorMessage(await res.text()));
+  }
+
+  async #json<T>(path: string, signal: AbortSignal): Promise<T> {
+    const res = await this.#get(path, signal);
+    const text = await res.text();
+    if (res.status !== 200) throw new DockerApiError(res.status, path, errorMessage(text));
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw new DockerApiError(res.status, path, "body is not JSON", { cause: err });
+    }
+  }
+}
+
+function errorMessage(body: string): string {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (parsed && typeof parsed === "object" && "message" in parsed) {
+      return String(parsed.message);
+    }
+  } catch {
+    // Not JSON: use the text itself.
+  }
+  return body.trim().slice(0, 200) || "(empty body)";
+}

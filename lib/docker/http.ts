@@ -1,0 +1,273 @@
+/**
+ * A small HTTP/1.1 GET client over the pooled unix-socket connections: request writer,
+ * response head with a deadline, bodies by Content-Length, chunked coding or EOF, exposed as a
+ * stream of byte pieces so that `/logs` and `/events` can follow forever.
+ * @module
+ */
+import { ProtocolError } from "../errors.ts";
+import { ChunkedDecoder } from "./chunked.ts";
+import { closeQuietly, type ConnectionPool } from "./conn.ts";
+import { ResponseHeadReader } from "./response_head.ts";
+
+/** Bytes read from the socket at most per read. */
+export const READ_BUFFER_BYTES = 64 * 1024;
+
+const encoder = new TextEncoder();
+
+/** Options of one request. */
+export interface GetOptions {
+  /** Aborts the request at any stage; the connection is closed. */
+  signal: AbortSignal;
+  /** Deadline for the status line and headers. */
+  headerTimeoutMs: number;
+}
+
+/** A response whose head has arrived; read its body once, or cancel it. */
+export interface HttpResponse {
+  /** Status code. */
+  readonly status: number;
+  /** Headers, lowercased names. */
+  readonly headers: Map<string, string>;
+  /** The body, decoded from chunked coding; ends with the body. */
+  body(): AsyncGenerator<Uint8Array, void, undefined>;
+  /** The whole body as text. */
+  text(): Promise<string>;
+  /** Closes the connection without reading further. */
+  cancel(): void;
+}
+
+/** Sends `GET path` and resolves once the response head arrived. Retries once on a stale reused connection. */
+export async function httpGet(
+  pool: ConnectionPool,
+  path: string,
+  options: GetOptions,
+): Promise<HttpResponse> {
+  options.signal.throwIfAborted();
+  const first = await pool.acquire();
+  try {
+    return await exchange(pool, first.conn, path, options);
+  } catch (err) {
+    if (!first.reused || !(err instanceof StaleConnection)) throw err;
+  }
+  const fresh = await pool.acquire();
+  if (fresh.reused) {
+    // Every idle connection is suspect now.
+    closeQuietly(fresh.conn);
+    pool.clear();
+    return exchange(pool, (await pool.acquire()).conn, path, options);
+  }
+  return exchange(pool, fresh.conn, path, options);
+}
+
+/** Aborts with a `TimeoutError` naming the request when the head takes longer than `ms`. */
+function headerDeadline(ms: number, path: string): AbortSignal {
+  const controller = new AbortController();
+  AbortSignal.timeout(ms).addEventListener("abort", () => {
+    controller.abort(
+      new DOMException(`no response headers within ${ms} ms for GET ${path}`, "TimeoutError"),
+    );
+  }, { once: true });
+  return controller.signal;
+}
+
+/** The connection closed before any byte of the response: it was stale. */
+class StaleConnection extends Error {}
+
+async function exchange(
+  pool: ConnectionPool,
+  conn: Deno.Conn,
+  path: string,
+  options: GetOptions,
+): Promise<HttpResponse> {
+  const headSignal = AbortSignal.any([
+    options.signal,
+    headerDeadline(options.headerTimeoutMs, path),
+  ]);
+  const onHeadAbort = () => closeQuietly(conn);
+  headSignal.addEventListener("abort", onHeadAbort, { once: true });
+  const buf = new Uint8Array(READ_BUFFER_BYTES);
+  const reader = new ResponseHeadReader();
+  let gotBytes = false;
+  try {
+    try {
+      await writeAll(
+        conn,
+        encoder.encode(
+          `GET ${path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: karotten\r\nAccept: */*\r\n\r\n`,
+        ),
+      );
+    } catch (err) {
+      if (headSignal.aborted) throw headSignal.reason;
+      throw new StaleConnection("write failed", { cause: err });
+    }
+    for (;;) {
+      let n: number | null;
+      try {
+        n = await conn.read(buf);
+      } catch (err) {
+        if (headSignal.aborted) throw headSignal.reason;
+        if (!gotBytes) throw new StaleConnection("read failed", { cause: err });
+        throw err;
+      }
+      if (n === null) {
+        if (headSignal.aborted) throw headSignal.reason;
+        if (!gotBytes) throw new StaleConnection("closed before the response");
+        throw new ProtocolError("http", 0, "connection closed inside the response head");
+      }
+      gotBytes = true;
+      const parsed = reader.push(buf.slice(0, n));
+      if (parsed) {
+        headSignal.removeEventListener("abort", onHeadAbort);
+        return makeResponse(
+          pool,
+          conn,
+          parsed.head.status,
+          parsed.head.headers,
+          parsed.rest,
+          options,
+        );
+      }
+    }
+  } catch (err) {
+    headSignal.removeEventListener("abort", onHeadAbort);
+    closeQuietly(conn);
+    throw err;
+  }
+}
+
+function makeResponse(
+  pool: ConnectionPool,
+  conn: Deno.Conn,
+  status: number,
+  headers: Map<string, string>,
+  rest: Uint8Array,
+  options: GetOptions,
+): HttpResponse {
+  let consumed = false;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    closeQuietly(conn);
+  };
+  const framed = headers.has("content-length") ||
+    (headers.get("transfer-encoding")?.toLowerCase().includes("chunked") ?? false) ||
+    status === 204 || status === 304;
+  const keepAlive = framed && headers.get("connection")?.toLowerCase() !== "close";
+  async function* body(): AsyncGenerator<Uint8Array, void, undefined> {
+    if (consumed) throw new Error("response body already read");
+    consumed = true;
+    const { signal } = options;
+    const onAbort = () => close();
+    signal.addEventListener("abort", onAbort, { once: true });
+    let finished = false;
+    try {
+      yield* bodyPieces(conn, status, headers, rest, signal);
+      finished = true;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      if (finished && keepAlive && !closed) {
+        closed = true;
+        pool.release(conn);
+      } else close();
+    }
+  }
+  return {
+    status,
+    headers,
+    body,
+    async text() {
+      const parts: Uint8Array[] = [];
+      for await (const piece of body()) parts.push(piece);
+      return new TextDecoder().decode(concat(parts));
+    },
+    cancel: close,
+  };
+}
+
+async function* bodyPieces(
+  conn: Deno.Conn,
+  status: number,
+  headers: Map<string, string>,
+  rest: Uint8Array,
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  if (status === 204 || status === 304 || (status >= 100 && status < 200)) return;
+  const buf = new Uint8Array(READ_BUFFER_BYTES);
+  const read = async (): Promise<Uint8Array | null> => {
+    let n: number | null;
+    try {
+      n = await conn.read(buf);
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw err;
+    }
+    if (signal.aborted) throw signal.reason;
+    return n === null ? null : buf.slice(0, n);
+  };
+  if (headers.get("transfer-encoding")?.toLowerCase().includes("chunked")) {
+    let out: Uint8Array[] = [];
+    const decoder = new ChunkedDecoder((piece) => out.push(piece));
+    let chunk: Uint8Array | null = rest;
+    for (;;) {
+      if (chunk.length > 0) decoder.push(chunk);
+      if (out.length > 0) {
+        const ready = out;
+        out = [];
+        for (const piece of ready) yield piece;
+      }
+      if (decoder.done) return;
+      chunk = await read();
+      if (chunk === null) {
+        decoder.end();
+        return;
+      }
+    }
+  }
+  const lengthHeader = headers.get("content-length");
+  if (lengthHeader !== undefined) {
+    let left = Number(lengthHeader);
+    if (!Number.isSafeInteger(left) || left < 0) {
+      throw new ProtocolError("http", 0, `bad Content-Length ${JSON.stringify(lengthHeader)}`);
+    }
+    let chunk: Uint8Array | null = rest;
+    while (left > 0) {
+      if (chunk.length > 0) {
+        const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
+        left -= piece.length;
+        yield piece;
+      }
+      if (left === 0) return;
+      chunk = await read();
+      if (chunk === null) {
+        throw new ProtocolError("http", 0, `connection closed with ${left} body bytes missing`);
+      }
+    }
+    return;
+  }
+  if (rest.length > 0) yield rest;
+  for (;;) {
+    const chunk = await read();
+    if (chunk === null) return;
+    yield chunk;
+  }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+}
+
+/** Joins byte pieces into one array. */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}

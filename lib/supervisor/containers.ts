@@ -1,0 +1,179 @@
+/**
+ * The supervisor: the one loop that owns the set of attached containers.
+ *
+ * ```
+ *  events stream ─┐                      ┌─> tail(container A) ─┐
+ *  reconciler ────┼─> commands ─> owner ─┼─> tail(container B) ─┼─> queue ─> publisher
+ *  tails ended ───┘                      └─> ...                ─┘
+ * ```
+ * Only the owner loop changes `#tails`; it does no I/O itself.
+ * @module
+ */
+import { Channel } from "../async/channel.ts";
+import type { Config } from "../config.ts";
+import type { ContainerSummary, DockerClient, DockerEvent, LogsStart } from "../docker/api.ts";
+import { describe } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Position } from "../positions.ts";
+import type { MessageQueue } from "../queue.ts";
+import { followEvents } from "./events.ts";
+import { Reconciler } from "./reconcile.ts";
+import { tailContainer, type TailEnd } from "./tail.ts";
+
+type Command =
+  | { kind: "event"; ev: DockerEvent }
+  | { kind: "list"; running: ContainerSummary[] }
+  | { kind: "ended"; id: string; tail: Tail; end: TailEnd };
+
+interface Tail {
+  controller: AbortController;
+  /** A `start` event came while attached: the container restarted. */
+  restarted: boolean;
+}
+
+/** What the supervisor needs. */
+export interface SupervisorDeps {
+  /** Engine client. */
+  docker: DockerClient;
+  /** Buffer towards the broker. */
+  queue: MessageQueue;
+  /** Logger. */
+  log: Logger;
+  /** Configuration. */
+  config: Config;
+  /** Read positions (from checkpoints when `STATE_DIR` is set). */
+  positions: Map<string, Position>;
+}
+
+/** Attaches every running container and keeps that true until stopped. */
+export class Supervisor {
+  readonly #deps: SupervisorDeps;
+  readonly #commands = new Channel<Command>();
+  readonly #tails = new Map<string, Tail>();
+  /** Containers whose logs cannot be read (log driver): never retried while they live. */
+  readonly #unreadable = new Set<string>();
+  readonly #tailsRunning = new Set<Promise<void>>();
+  #listed = false;
+  #eventsUp = false;
+  #ready = false;
+
+  constructor(deps: SupervisorDeps) {
+    this.#deps = deps;
+  }
+
+  /** Containers attached now. */
+  get attached(): number {
+    return this.#tails.size;
+  }
+
+  /** Runs until the signal aborts; then every tail has stopped reading. Calls `onReady` once. */
+  async run(signal: AbortSignal, onReady: (attached: number) => void): Promise<void> {
+    const { docker, config, log } = this.#deps;
+    const reconciler = new Reconciler();
+    const background = [
+      followEvents(
+        docker,
+        {
+          connected: () => {
+            this.#eventsUp = true;
+            reconciler.poke();
+          },
+          event: (ev) => this.#commands.send({ kind: "event", ev }),
+        },
+        config.tuning,
+        log,
+        signal,
+      ),
+      reconciler.run(
+        docker,
+        (running) => this.#commands.send({ kind: "list", running }),
+        config.tuning,
+        log,
+        signal,
+      ),
+    ];
+    try {
+      while (!signal.aborted) {
+        const cmd = await this.#commands.receive(signal);
+        this.#handle(cmd, signal);
+        if (!this.#ready && this.#listed && this.#eventsUp) {
+          this.#ready = true;
+          onReady(this.#tails.size);
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    }
+    await Promise.all(background);
+    await Promise.all(this.#tailsRunning);
+  }
+
+  #handle(cmd: Command, signal: AbortSignal): void {
+    const { log, positions } = this.#deps;
+    switch (cmd.kind) {
+      case "event": {
+        const id = cmd.ev.Actor?.ID;
+        if (!id || (cmd.ev.Type !== undefined && cmd.ev.Type !== "container")) return;
+        if (cmd.ev.Action === "start") {
+          this.#unreadable.delete(id);
+          const tail = this.#tails.get(id);
+          if (tail) tail.restarted = true;
+          else this.#attach(id, { kind: "run" }, signal);
+        } else if (cmd.ev.Action === "die") {
+          // The stream ends by itself once the engine has sent the last lines; stop waiting
+          // for it after the grace period.
+          const tail = this.#tails.get(id);
+          if (tail) {
+            AbortSignal.timeout(this.#deps.config.tuning.dieGraceMs).addEventListener(
+              "abort",
+              () => tail.controller.abort(new DOMException("die grace over", "AbortError")),
+              { once: true },
+            );
+          }
+        } else if (cmd.ev.Action === "destroy") {
+          positions.delete(id);
+          this.#unreadable.delete(id);
+        }
+        return;
+      }
+      case "list": {
+        const first = !this.#listed;
+        this.#listed = true;
+        for (const c of cmd.running) {
+          if (c.State !== undefined && c.State !== "running") continue;
+          if (this.#tails.has(c.Id) || this.#unreadable.has(c.Id)) continue;
+          if (!first) log.info("reconcile_attach", { id: c.Id.slice(0, 12) });
+          this.#attach(c.Id, first ? { kind: "now" } : { kind: "run" }, signal);
+        }
+        return;
+      }
+      case "ended": {
+        if (this.#tails.get(cmd.id) !== cmd.tail) return;
+        this.#tails.delete(cmd.id);
+        log.info("detached", { id: cmd.id.slice(0, 12), reason: cmd.end });
+        if (cmd.end === "unreadable") this.#unreadable.add(cmd.id);
+        if (cmd.end === "gone") positions.delete(cmd.id);
+        if (cmd.end === "stopped" && cmd.tail.restarted && !signal.aborted) {
+          this.#attach(cmd.id, { kind: "run" }, signal);
+        }
+        return;
+      }
+    }
+  }
+
+  #attach(id: string, start: LogsStart, signal: AbortSignal): void {
+    const tail: Tail = { controller: new AbortController(), restarted: false };
+    this.#tails.set(id, tail);
+    const tailSignal = AbortSignal.any([signal, tail.controller.signal]);
+    const done: Promise<void> = tailContainer(this.#deps, id, start, tailSignal)
+      .catch((err) => {
+        this.#deps.log.error("tail_failed", { id: id.slice(0, 12), error: describe(err) });
+        return "aborted" as const;
+      })
+      .then((end) => {
+        this.#tailsRunning.delete(done);
+        this.#commands.send({ kind: "ended", id, tail, end });
+      });
+    this.#tailsRunning.add(done);
+  }
+}
