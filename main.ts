@@ -15,6 +15,7 @@ import { Supervisor } from "./lib/supervisor/containers.ts";
 import { watchHealth } from "./lib/supervisor/health.ts";
 import { abortOnSignals } from "./lib/shutdown.ts";
 import type { Position } from "./lib/positions.ts";
+import { CheckpointStore } from "./lib/checkpoints.ts";
 import { EXIT_CONFIG, EXIT_CRASH, EXIT_ENGINE_UNREACHABLE, EXIT_OK } from "./lib/exit_codes.ts";
 
 /** Runs the daemon until a signal or a fatal condition; resolves with the exit code. */
@@ -45,7 +46,12 @@ async function run(config: Config, log: Logger): Promise<number> {
   });
   const docker = new DockerClient(pool, tuning.headerTimeoutMs, log);
   const queue = new MessageQueue(tuning.queueCapacity);
-  const positions = new Map<string, Position>();
+  const checkpoints = config.stateDir ? new CheckpointStore(config.stateDir, log) : undefined;
+  const positions: Map<string, Position> = checkpoints ? await checkpoints.load() : new Map();
+  if (checkpoints) {
+    queue.onConfirmed = (msg) => checkpoints.confirmed(msg.containerId, msg.timestamp, msg.seq);
+    log.info("checkpoints_loaded", { containers: positions.size });
+  }
   const publisher = new Publisher({
     url: config.rabbitmqUrl,
     exchange: config.exchange,
@@ -67,6 +73,7 @@ async function run(config: Config, log: Logger): Promise<number> {
   });
   const background = [
     pool.run(service.signal),
+    checkpoints?.run(tuning.checkpointIntervalMs, service.signal),
     startDropReporter(queue, tuning.dropReportIntervalMs, log, service.signal),
     watchHealth(docker, tuning, log, () => pool.clear(), () => {
       log.error("engine_unreachable", { pings_failed: tuning.pingFailuresToExit });
@@ -74,7 +81,7 @@ async function run(config: Config, log: Logger): Promise<number> {
     }, readers.signal),
   ];
 
-  const supervisor = new Supervisor({ docker, queue, log, config, positions });
+  const supervisor = new Supervisor({ docker, queue, log, config, positions, checkpoints });
   await supervisor.run(readers.signal, (attached) => log.info("ready", { containers: attached }));
 
   // Readers have stopped: publish what is buffered, then close everything.

@@ -10,6 +10,7 @@
  * @module
  */
 import { Channel } from "../async/channel.ts";
+import type { CheckpointStore } from "../checkpoints.ts";
 import type { Config } from "../config.ts";
 import type { ContainerSummary, DockerClient, DockerEvent, LogsStart } from "../docker/api.ts";
 import { describe } from "../errors.ts";
@@ -43,6 +44,8 @@ export interface SupervisorDeps {
   config: Config;
   /** Read positions (from checkpoints when `STATE_DIR` is set). */
   positions: Map<string, Position>;
+  /** Confirmed positions on disk (`STATE_DIR`), told when a container is gone. */
+  checkpoints?: CheckpointStore;
 }
 
 /** Attaches every running container and keeps that true until stopped. */
@@ -132,6 +135,7 @@ export class Supervisor {
           }
         } else if (cmd.ev.Action === "destroy") {
           positions.delete(id);
+          this.#deps.checkpoints?.forget(id);
           this.#unreadable.delete(id);
         }
         return;
@@ -152,7 +156,10 @@ export class Supervisor {
         this.#tails.delete(cmd.id);
         log.info("detached", { id: cmd.id.slice(0, 12), reason: cmd.end });
         if (cmd.end === "unreadable") this.#unreadable.add(cmd.id);
-        if (cmd.end === "gone") positions.delete(cmd.id);
+        if (cmd.end === "gone") {
+          positions.delete(cmd.id);
+          this.#deps.checkpoints?.forget(cmd.id);
+        }
         if (cmd.end === "stopped" && cmd.tail.restarted && !signal.aborted) {
           this.#attach(cmd.id, { kind: "run" }, signal);
         }

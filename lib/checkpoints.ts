@@ -1,0 +1,100 @@
+/**
+ * Checkpoints (opt-in with `STATE_DIR`): per container, the newest position the broker has
+ * confirmed. Written at most once per interval, atomically (temp file + rename), and once more
+ * at shutdown; read at start so that a restarted karotten resumes where the broker left off.
+ * @module
+ */
+import { delay } from "./async/delay.ts";
+import { describe } from "./errors.ts";
+import type { Logger } from "./log.ts";
+import { compareTs, type Position } from "./positions.ts";
+
+/** File name inside `STATE_DIR`. */
+export const CHECKPOINT_FILE = "checkpoints.json";
+
+/** Confirmed positions, kept in memory and flushed to one file. */
+export class CheckpointStore {
+  readonly #path: string;
+  readonly #log: Logger;
+  readonly #confirmed = new Map<string, Position>();
+  #dirty = false;
+
+  constructor(stateDir: string, log: Logger) {
+    this.#path = `${stateDir.replace(/\/+$/, "")}/${CHECKPOINT_FILE}`;
+    this.#log = log;
+  }
+
+  /** Reads the file; a missing file is an empty store, a corrupt one is reported and ignored. */
+  async load(): Promise<Map<string, Position>> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.#path);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return new Map();
+      throw err;
+    }
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (!parsed || typeof parsed !== "object") throw new SyntaxError("not an object");
+      for (const [id, value] of Object.entries(parsed)) {
+        if (isPosition(value)) this.#confirmed.set(id, { ts: value.ts, count: value.count });
+      }
+    } catch (err) {
+      this.#log.warn("checkpoints_unreadable", { path: this.#path, error: describe(err) });
+    }
+    return new Map([...this.#confirmed].map(([id, p]) => [id, { ...p }]));
+  }
+
+  /** Records a confirmed message (`seq` 0: older than the position, changes nothing). */
+  confirmed(containerId: string, ts: string, seq: number): void {
+    if (seq <= 0) return;
+    const cur = this.#confirmed.get(containerId);
+    if (!cur) {
+      this.#confirmed.set(containerId, { ts, count: seq });
+    } else {
+      const c = compareTs(ts, cur.ts);
+      if (c < 0 || (c === 0 && seq <= cur.count)) return;
+      cur.ts = ts;
+      cur.count = seq;
+    }
+    this.#dirty = true;
+  }
+
+  /** Forgets a container (destroyed). */
+  forget(containerId: string): void {
+    if (this.#confirmed.delete(containerId)) this.#dirty = true;
+  }
+
+  /** Writes the file if anything changed since the last write. */
+  async flush(): Promise<void> {
+    if (!this.#dirty) return;
+    this.#dirty = false;
+    const tmp = `${this.#path}.tmp`;
+    try {
+      await Deno.writeTextFile(tmp, JSON.stringify(Object.fromEntries(this.#confirmed)));
+      await Deno.rename(tmp, this.#path);
+    } catch (err) {
+      this.#dirty = true;
+      this.#log.warn("checkpoints_write_failed", { path: this.#path, error: describe(err) });
+    }
+  }
+
+  /** Flushes every `intervalMs` until the signal aborts, then once more. */
+  async run(intervalMs: number, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await delay(intervalMs, { signal });
+      } catch {
+        break;
+      }
+      await this.flush();
+    }
+    await this.flush();
+  }
+}
+
+function isPosition(v: unknown): v is Position {
+  if (!v || typeof v !== "object") return false;
+  const p = v as Record<string, unknown>;
+  return typeof p.ts === "string" && typeof p.count === "number" && p.count >= 0;
+}
