@@ -1,0 +1,198 @@
+/**
+ * One AMQP session: a connection, one channel in confirm mode, the exchange checked passively.
+ * Only this file talks to amqplib.
+ * @module
+ */
+// @ts-types="@types/amqplib"
+import amqp from "amqplib";
+import type { Buffer } from "node:buffer";
+import { delay } from "../async/delay.ts";
+import { describe, ExchangeMissingError } from "../errors.ts";
+
+/** TCP connect plus AMQP handshake must finish within this. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+/** A clean close (connection.close → close-ok) gets this long before the socket is destroyed. */
+export const CLOSE_TIMEOUT_MS = 1_000;
+
+/** AMQP reply code of a passive declare of a missing exchange. */
+const NOT_FOUND = 404;
+
+/** Properties of every published message. */
+const PUBLISH_OPTIONS = Object.freeze({ contentType: "application/json", persistent: true });
+
+/**
+ * What a session reports; called synchronously from amqplib's frame handling, and only until the
+ * session is lost (a late event must not reach the next session's state).
+ */
+export interface SessionEvents {
+  /** The broker confirmed `tag` (and all lower tags when `multiple`). */
+  ack(tag: number, multiple: boolean): void;
+  /** The broker refused `tag` (and all lower tags when `multiple`). */
+  nack(tag: number, multiple: boolean): void;
+  /** The channel's write buffer drained after `publish` returned false. */
+  drain(): void;
+  /** The broker blocked publishing on this connection (resource alarm). */
+  blocked(reason: string): void;
+  /** The broker lifted the block. */
+  unblocked(): void;
+}
+
+interface ConfirmFields {
+  deliveryTag: number;
+  multiple: boolean;
+}
+
+interface Socket {
+  destroy(err?: Error): void;
+  once(event: "close", listener: () => void): void;
+}
+
+/** An open connection with a confirm-mode channel on which the exchange exists. */
+export class AmqpSession {
+  /** Aborts, with an `Error` as reason, when the connection or the channel closes. */
+  readonly lost: AbortSignal;
+
+  #model: amqp.ChannelModel;
+  #channel: amqp.ConfirmChannel | undefined;
+  #exchange: string;
+  #lost = new AbortController();
+  #lastError: unknown;
+  #connClosed: Promise<void>;
+  #socketClosed: Promise<void>;
+  #closing: Promise<void> | undefined;
+
+  private constructor(model: amqp.ChannelModel, exchange: string, events: SessionEvents) {
+    this.#model = model;
+    this.#exchange = exchange;
+    this.lost = this.#lost.signal;
+    const socket = socketOf(model);
+    this.#socketClosed = new Promise((resolve) => socket.once("close", resolve));
+    this.#connClosed = new Promise((resolve) => {
+      model.on("close", (err?: unknown) => {
+        this.#fail(`connection closed: ${describe(err ?? this.#lastError ?? "by client")}`);
+        resolve();
+      });
+    });
+    model.on("error", (err: unknown) => {
+      this.#lastError = err;
+    });
+    model.on("blocked", (reason: unknown) => {
+      if (!this.lost.aborted) events.blocked(String(reason));
+    });
+    model.on("unblocked", () => {
+      if (!this.lost.aborted) events.unblocked();
+    });
+  }
+
+  /**
+   * Connects, opens a confirm channel and passively declares `exchange`. Throws
+   * `ExchangeMissingError` when the broker answers 404; any other failure as is. Nothing stays
+   * open when it throws.
+   */
+  static async open(url: string, exchange: string, events: SessionEvents): Promise<AmqpSession> {
+    const model = await amqp.connect(url, { timeout: CONNECT_TIMEOUT_MS });
+    const session = new AmqpSession(model, exchange, events);
+    try {
+      const channel = await model.createConfirmChannel();
+      session.#attach(channel, events);
+      await channel.checkExchange(exchange);
+      return session;
+    } catch (err) {
+      await session.close();
+      if (replyCode(err) === NOT_FOUND) throw new ExchangeMissingError(exchange, { cause: err });
+      throw err;
+    }
+  }
+
+  /** Publishes one message; false means "wait for `drain`". Throws once the channel closed. */
+  publish(routingKey: string, body: Buffer): boolean {
+    return this.#channel!.publish(this.#exchange, routingKey, body, PUBLISH_OPTIONS);
+  }
+
+  /** Marks the session lost because of `err` (e.g. a publish threw); `close()` must follow. */
+  abandon(err: unknown): void {
+    this.#fail(describe(err));
+  }
+
+  /**
+   * Closes the connection: a clean AMQP close, or after `CLOSE_TIMEOUT_MS` (a blocked broker does
+   * not read) the socket is destroyed. Resolves when the socket is closed; never throws.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  #attach(channel: amqp.ConfirmChannel, events: SessionEvents): void {
+    this.#channel = channel;
+    channel.on("error", (err: unknown) => {
+      this.#lastError = err;
+    });
+    channel.on("close", () => {
+      // When the connection closes, its channels close first: let its 'close', emitted in the
+      // same turn, give the reason.
+      queueMicrotask(() =>
+        this.#fail(`channel closed: ${describe(this.#lastError ?? "by client")}`)
+      );
+    });
+    channel.on("ack", (f: ConfirmFields) => {
+      if (!this.lost.aborted) events.ack(f.deliveryTag, f.multiple);
+    });
+    channel.on("nack", (f: ConfirmFields) => {
+      if (!this.lost.aborted) events.nack(f.deliveryTag, f.multiple);
+    });
+    channel.on("drain", () => {
+      if (!this.lost.aborted) events.drain();
+    });
+  }
+
+  #fail(reason: string): void {
+    if (!this.#lost.signal.aborted) this.#lost.abort(new Error(reason));
+  }
+
+  async #close(): Promise<void> {
+    this.#fail("closed by karotten");
+    const timer = new AbortController();
+    const timeout = delay(CLOSE_TIMEOUT_MS, { signal: timer.signal }).then(
+      () => "timeout" as const,
+      (err) => {
+        if (timer.signal.aborted) return "cancelled" as const;
+        throw err;
+      },
+    );
+    try {
+      const done = Promise.all([this.#closeConnection(), this.#socketClosed]);
+      const first = await Promise.race([done.then(() => "closed" as const), timeout]);
+      if (first === "timeout") {
+        socketOf(this.#model).destroy(new Error(`close timed out after ${CLOSE_TIMEOUT_MS} ms`));
+        await done;
+      }
+    } finally {
+      timer.abort();
+      await timeout;
+    }
+  }
+
+  /**
+   * Starts the AMQP close handshake and waits for the connection's 'close' event. The promise of
+   * `close()` itself is not awaited: it never settles when the socket is destroyed instead.
+   */
+  #closeConnection(): Promise<void> {
+    this.#model.close().then(
+      () => {},
+      (err: unknown) => {
+        // Already closing or closed (the broker went away): the 'close' event still comes.
+        this.#lastError ??= err;
+      },
+    );
+    return this.#connClosed;
+  }
+}
+
+function socketOf(model: amqp.ChannelModel): Socket {
+  return (model.connection as unknown as { stream: Socket }).stream;
+}
+
+function replyCode(err: unknown): unknown {
+  return typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
+}

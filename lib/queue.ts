@@ -1,0 +1,235 @@
+/**
+ * The bounded message buffer between the Docker readers and the AMQP publisher: the only state
+ * they share.
+ *
+ * ```
+ *  readers ──offer()──▶ [ confirmed-head … in flight … unpublished ] ──next()/markPublished()──▶ publisher
+ *                        ▲ head advances only past confirmed slots ◀──confirm()/nack()──┘
+ * ```
+ *
+ * A ring of `capacity` slots addressed by absolute positions (`pos % capacity`). A message keeps
+ * its slot until the broker confirms it, so published-but-unconfirmed messages count against the
+ * capacity. Confirms may come out of order; a nack makes the message unpublished again, and
+ * `next()` hands out the oldest unpublished message first. Every operation is O(1) amortized and
+ * allocates nothing per message.
+ * @module
+ */
+import type { Buffer } from "node:buffer";
+
+/** One message to publish. */
+export interface OutMessage {
+  /** AMQP routing key. */
+  routingKey: string;
+  /** The message body (a node `Buffer`, as amqplib requires). */
+  body: Buffer;
+  /** Full container id. */
+  containerId: string;
+  /** The engine's RFC3339Nano timestamp of the line. */
+  timestamp: string;
+  /** 1-based count of this container's messages at this exact timestamp. */
+  seq: number;
+}
+
+/** Counts of messages refused by `offer()`, by the state the queue was in. */
+export interface DropCounts {
+  /** Refused because the queue was full. */
+  full: number;
+  /** Refused because the queue was full while the broker blocked publishing. */
+  blocked: number;
+}
+
+const UNPUBLISHED = 0;
+const IN_FLIGHT = 1;
+const CONFIRMED = 2;
+
+/** The bounded queue; see the module doc. */
+export class MessageQueue {
+  /** Messages held at most, unpublished and unconfirmed together. */
+  readonly capacity: number;
+  /** Set by the publisher while the broker has blocked the connection (memory/disk alarm). */
+  blocked = false;
+  /** Called for each message, in queue order, as the confirmed head advances past it; must not throw. */
+  onConfirmed?: (msg: OutMessage) => void;
+
+  #slots: (OutMessage | undefined)[];
+  #state: Uint8Array;
+  /** Absolute position of the oldest held message (never confirmed: the head skips those). */
+  #head = 0;
+  /** Absolute position one past the newest message. */
+  #tail = 0;
+  /** No unpublished message lies before this position. */
+  #cursor = 0;
+  /** One past the highest position ever marked in flight (bounds `rewind()`). */
+  #highWater = 0;
+  #droppedFull = 0;
+  #droppedBlocked = 0;
+  #roomWaiters = new Waiters();
+  #messageWaiters = new Waiters();
+  #emptyWaiters = new Waiters();
+
+  constructor(capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new RangeError(
+        `Cannot create queue: capacity must be a positive integer, got ${capacity}`,
+      );
+    }
+    this.capacity = capacity;
+    this.#slots = new Array<OutMessage | undefined>(capacity).fill(undefined);
+    this.#state = new Uint8Array(capacity);
+  }
+
+  /** Messages held: not yet published plus published and unconfirmed. */
+  get size(): number {
+    return this.#tail - this.#head;
+  }
+
+  /** Appends `msg`; when full, counts a drop and returns false. Never waits. */
+  offer(msg: OutMessage): boolean {
+    if (this.#tail - this.#head >= this.capacity) {
+      if (this.blocked) this.#droppedBlocked++;
+      else this.#droppedFull++;
+      return false;
+    }
+    const slot = this.#tail % this.capacity;
+    this.#slots[slot] = msg;
+    this.#state[slot] = UNPUBLISHED;
+    this.#tail++;
+    if (this.#messageWaiters.size > 0) this.#messageWaiters.wake(Infinity);
+    return true;
+  }
+
+  /** Resolves once `size < capacity` (immediately if so); rejects with `signal.reason` on abort. */
+  waitForRoom(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (this.size < this.capacity) return Promise.resolve();
+    return this.#roomWaiters.wait(signal);
+  }
+
+  /** Returns the drop counters and resets them. */
+  takeDropped(): DropCounts {
+    const counts = { full: this.#droppedFull, blocked: this.#droppedBlocked };
+    this.#droppedFull = 0;
+    this.#droppedBlocked = 0;
+    return counts;
+  }
+
+  /** The oldest message not yet published (nacked and rewound ones included), or undefined. */
+  next(): OutMessage | undefined {
+    const cap = this.capacity;
+    while (this.#cursor < this.#tail && this.#state[this.#cursor % cap] !== UNPUBLISHED) {
+      this.#cursor++;
+    }
+    return this.#cursor < this.#tail ? this.#slots[this.#cursor % cap] : undefined;
+  }
+
+  /**
+   * Marks the message `next()` returned as published and returns its position, the token for
+   * `confirm`/`nack`. Call only right after `next()` returned a message.
+   */
+  markPublished(): number {
+    const pos = this.#cursor++;
+    this.#state[pos % this.capacity] = IN_FLIGHT;
+    if (this.#cursor > this.#highWater) this.#highWater = this.#cursor;
+    return pos;
+  }
+
+  /** The broker confirmed the message at `pos`; advances the head past confirmed messages. */
+  confirm(pos: number): void {
+    if (pos < this.#head || pos >= this.#tail) return;
+    const cap = this.capacity;
+    const slot = pos % cap;
+    if (this.#state[slot] !== IN_FLIGHT) return;
+    this.#state[slot] = CONFIRMED;
+    if (pos !== this.#head) return;
+    let s = slot;
+    while (this.#head < this.#tail && this.#state[s] === CONFIRMED) {
+      const msg = this.#slots[s]!;
+      this.#slots[s] = undefined;
+      this.#head++;
+      this.onConfirmed?.(msg);
+      s = this.#head % cap;
+    }
+    if (this.#cursor < this.#head) this.#cursor = this.#head;
+    const size = this.#tail - this.#head;
+    if (this.#roomWaiters.size > 0) this.#roomWaiters.wake(cap - size);
+    if (size === 0 && this.#emptyWaiters.size > 0) this.#emptyWaiters.wake(Infinity);
+  }
+
+  /** The broker refused the message at `pos`: it becomes unpublished again (retried, in order). */
+  nack(pos: number): void {
+    if (pos < this.#head || pos >= this.#tail) return;
+    const slot = pos % this.capacity;
+    if (this.#state[slot] !== IN_FLIGHT) return;
+    this.#state[slot] = UNPUBLISHED;
+    if (pos < this.#cursor) this.#cursor = pos;
+    if (this.#messageWaiters.size > 0) this.#messageWaiters.wake(Infinity);
+  }
+
+  /** After a reconnect: every unconfirmed message becomes unpublished again, in queue order. */
+  rewind(): void {
+    const cap = this.capacity;
+    const end = Math.min(this.#highWater, this.#tail);
+    for (let pos = this.#head; pos < end; pos++) {
+      const slot = pos % cap;
+      if (this.#state[slot] === IN_FLIGHT) this.#state[slot] = UNPUBLISHED;
+    }
+    this.#cursor = this.#head;
+    if (this.#head < this.#tail && this.#messageWaiters.size > 0) {
+      this.#messageWaiters.wake(Infinity);
+    }
+  }
+
+  /** Resolves once `next()` has a message (immediately if so); rejects on abort. */
+  waitForMessage(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (this.next() !== undefined) return Promise.resolve();
+    return this.#messageWaiters.wait(signal);
+  }
+
+  /** Resolves once every message is confirmed (`size === 0`); rejects on abort. */
+  waitForEmpty(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (this.size === 0) return Promise.resolve();
+    return this.#emptyWaiters.wait(signal);
+  }
+}
+
+interface Waiter {
+  resolve: () => void;
+  signal: AbortSignal;
+  onAbort: () => void;
+}
+
+/** Pending `wait()` calls, woken oldest first; an aborted wait removes itself. */
+class Waiters {
+  #list: Waiter[] = [];
+
+  get size(): number {
+    return this.#list.length;
+  }
+
+  wait(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        signal,
+        onAbort: () => {
+          const i = this.#list.indexOf(waiter);
+          if (i >= 0) this.#list.splice(i, 1);
+          reject(signal.reason);
+        },
+      };
+      signal.addEventListener("abort", waiter.onAbort, { once: true });
+      this.#list.push(waiter);
+    });
+  }
+
+  /** Resolves up to `n` waiters, oldest first. */
+  wake(n: number): void {
+    const woken = this.#list.splice(0, Math.min(n, this.#list.length));
+    for (const w of woken) {
+      w.signal.removeEventListener("abort", w.onAbort);
+      w.resolve();
+    }
+  }
+}

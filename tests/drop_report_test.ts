@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { startDropReporter } from "../lib/drop_report.ts";
+import type { Fields, Logger } from "../lib/log.ts";
+import { MessageQueue, type OutMessage } from "../lib/queue.ts";
+
+const MSG: OutMessage = {
+  routingKey: "k",
+  body: Buffer.from("{}"),
+  containerId: "c",
+  timestamp: "t",
+  seq: 1,
+};
+
+Deno.test("startDropReporter logs drops once per interval and the rest on abort", async () => {
+  const q = new MessageQueue(1);
+  q.offer(MSG);
+  const lines: { event: string; fields?: Fields }[] = [];
+  const firstReport = Promise.withResolvers<void>();
+  const record = (event: string, fields?: Fields) => {
+    lines.push({ event, fields });
+    firstReport.resolve();
+  };
+  const log: Logger = {
+    debug: record,
+    info: record,
+    warn: record,
+    error: record,
+    debugEnabled: false,
+  };
+  const ctl = new AbortController();
+  q.offer(MSG);
+  q.offer(MSG);
+  q.blocked = true;
+  q.offer(MSG);
+  const reporting = startDropReporter(q, 5, log, ctl.signal);
+  await firstReport.promise;
+  assert.deepEqual(lines, [{ event: "dropped", fields: { lines: 3, full: 2, blocked: 1 } }]);
+  q.offer(MSG);
+  ctl.abort();
+  await reporting;
+  assert.deepEqual(lines[1], { event: "dropped", fields: { lines: 1, full: 0, blocked: 1 } });
+  assert.equal(lines.length, 2, "intervals without drops log nothing");
+});

@@ -1,0 +1,225 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { MessageQueue, type OutMessage } from "../lib/queue.ts";
+
+function msg(seq: number): OutMessage {
+  return {
+    routingKey: "c.stdout",
+    body: Buffer.from(`{"n":${seq}}`),
+    containerId: "c".repeat(64),
+    timestamp: "2024-01-01T00:00:00.000000000Z",
+    seq,
+  };
+}
+
+/** Publishes everything `next()` hands out; returns the seqs and their positions. */
+function publishAll(q: MessageQueue): { seqs: number[]; positions: number[] } {
+  const seqs: number[] = [];
+  const positions: number[] = [];
+  for (let m = q.next(); m !== undefined; m = q.next()) {
+    seqs.push(m.seq);
+    positions.push(q.markPublished());
+  }
+  return { seqs, positions };
+}
+
+/** True when `p` has settled after pending microtasks ran. */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  p.then(() => done = true, () => done = true);
+  await Promise.resolve();
+  await Promise.resolve();
+  return done;
+}
+
+Deno.test("MessageQueue capacity counts published-unconfirmed messages", () => {
+  const q = new MessageQueue(3);
+  assert.equal(q.offer(msg(1)), true);
+  assert.equal(q.offer(msg(2)), true);
+  assert.equal(q.offer(msg(3)), true);
+  const { positions } = publishAll(q);
+  assert.equal(q.size, 3);
+  assert.equal(q.offer(msg(4)), false, "in-flight messages still hold their slots");
+  q.confirm(positions[0]);
+  assert.equal(q.size, 2);
+  assert.equal(q.offer(msg(4)), true);
+  assert.equal(q.offer(msg(5)), false);
+});
+
+Deno.test("MessageQueue counts drops as full or blocked and takeDropped resets them", () => {
+  const q = new MessageQueue(1);
+  q.offer(msg(1));
+  assert.equal(q.offer(msg(2)), false);
+  assert.equal(q.offer(msg(3)), false);
+  q.blocked = true;
+  assert.equal(q.offer(msg(4)), false);
+  assert.deepEqual(q.takeDropped(), { full: 2, blocked: 1 });
+  assert.deepEqual(q.takeDropped(), { full: 0, blocked: 0 });
+});
+
+Deno.test("MessageQueue head advances only past confirmed messages on out-of-order confirms", () => {
+  const q = new MessageQueue(8);
+  const confirmed: number[] = [];
+  q.onConfirmed = (m) => confirmed.push(m.seq);
+  for (let i = 1; i <= 5; i++) q.offer(msg(i));
+  const { positions } = publishAll(q);
+  q.confirm(positions[2]);
+  q.confirm(positions[1]);
+  assert.deepEqual(confirmed, []);
+  assert.equal(q.size, 5);
+  q.confirm(positions[0]);
+  assert.deepEqual(confirmed, [1, 2, 3]);
+  assert.equal(q.size, 2);
+  q.confirm(positions[4]);
+  q.confirm(positions[4]); // a repeated confirm changes nothing
+  assert.deepEqual(confirmed, [1, 2, 3]);
+  q.confirm(positions[3]);
+  assert.deepEqual(confirmed, [1, 2, 3, 4, 5]);
+  assert.equal(q.size, 0);
+});
+
+Deno.test("MessageQueue nack puts messages back for republish, oldest first", () => {
+  const q = new MessageQueue(8);
+  for (let i = 1; i <= 6; i++) q.offer(msg(i));
+  const first = publishAll(q);
+  assert.deepEqual(first.seqs, [1, 2, 3, 4, 5, 6]);
+  q.nack(first.positions[4]);
+  q.nack(first.positions[1]);
+  q.confirm(first.positions[0]);
+  q.offer(msg(7));
+  const second = publishAll(q);
+  assert.deepEqual(second.seqs, [2, 5, 7], "nacked ones first, in queue order, then new ones");
+  assert.equal(q.size, 6);
+});
+
+Deno.test("MessageQueue rewind makes every unconfirmed message unpublished, in order", () => {
+  const q = new MessageQueue(4);
+  const confirmed: number[] = [];
+  q.onConfirmed = (m) => confirmed.push(m.seq);
+  // Wrap the ring once so positions and slots differ.
+  for (let i = 1; i <= 3; i++) q.offer(msg(i));
+  for (const pos of publishAll(q).positions) q.confirm(pos);
+  for (let i = 4; i <= 7; i++) q.offer(msg(i));
+  assert.deepEqual(publishAll(q).seqs, [4, 5, 6, 7]);
+  q.rewind();
+  const again = publishAll(q);
+  assert.deepEqual(again.seqs, [4, 5, 6, 7]);
+  q.confirm(again.positions[1]);
+  q.rewind();
+  const third = publishAll(q);
+  assert.deepEqual(third.seqs, [4, 6, 7], "a confirmed message is not republished");
+  q.confirm(third.positions[0]);
+  assert.deepEqual(confirmed, [1, 2, 3, 4, 5]);
+  for (const pos of third.positions) q.confirm(pos);
+  assert.deepEqual(confirmed, [1, 2, 3, 4, 5, 6, 7]);
+  assert.equal(q.size, 0);
+});
+
+Deno.test("MessageQueue stale positions from before a rewind are ignored once confirmed", () => {
+  const q = new MessageQueue(4);
+  q.offer(msg(1));
+  const [pos] = publishAll(q).positions;
+  q.confirm(pos);
+  q.confirm(pos);
+  q.nack(pos);
+  assert.equal(q.next(), undefined);
+  assert.equal(q.size, 0);
+});
+
+Deno.test("MessageQueue waitForRoom resolves when a confirm frees a slot", async () => {
+  const q = new MessageQueue(1);
+  const ctl = new AbortController();
+  await q.waitForRoom(ctl.signal); // room now: resolves at once
+  q.offer(msg(1));
+  const room = q.waitForRoom(ctl.signal);
+  assert.equal(await settled(room), false);
+  const [pos] = publishAll(q).positions;
+  assert.equal(await settled(room), false);
+  q.confirm(pos);
+  await room;
+  assert.equal(q.offer(msg(2)), true);
+});
+
+Deno.test("MessageQueue waitForRoom rejects with the signal's reason on abort", async () => {
+  const q = new MessageQueue(1);
+  q.offer(msg(1));
+  const ctl = new AbortController();
+  const room = q.waitForRoom(ctl.signal);
+  ctl.abort(new Error("stop"));
+  await assert.rejects(room, /stop/);
+  await assert.rejects(q.waitForRoom(ctl.signal), /stop/);
+});
+
+Deno.test("MessageQueue waitForMessage resolves on offer, nack and rewind", async () => {
+  const q = new MessageQueue(4);
+  const ctl = new AbortController();
+  const first = q.waitForMessage(ctl.signal);
+  assert.equal(await settled(first), false);
+  q.offer(msg(1));
+  await first;
+
+  const [pos] = publishAll(q).positions;
+  const afterNack = q.waitForMessage(ctl.signal);
+  assert.equal(await settled(afterNack), false);
+  q.nack(pos);
+  await afterNack;
+
+  publishAll(q);
+  const afterRewind = q.waitForMessage(ctl.signal);
+  assert.equal(await settled(afterRewind), false);
+  q.rewind();
+  await afterRewind;
+  assert.equal(q.next()?.seq, 1);
+});
+
+Deno.test("MessageQueue waitForMessage rejects on abort and leaves no listener", async () => {
+  const q = new MessageQueue(4);
+  const ctl = new AbortController();
+  const waiting = q.waitForMessage(ctl.signal);
+  ctl.abort(new DOMException("bye", "AbortError"));
+  await assert.rejects(waiting, (err: unknown) => err instanceof DOMException);
+  q.offer(msg(1)); // wakes nobody, throws nothing
+  assert.equal(q.size, 1);
+});
+
+Deno.test("MessageQueue waitForEmpty resolves when the last message is confirmed", async () => {
+  const q = new MessageQueue(4);
+  const ctl = new AbortController();
+  await q.waitForEmpty(ctl.signal);
+  q.offer(msg(1));
+  q.offer(msg(2));
+  const empty = q.waitForEmpty(ctl.signal);
+  const { positions } = publishAll(q);
+  q.confirm(positions[0]);
+  assert.equal(await settled(empty), false);
+  q.confirm(positions[1]);
+  await empty;
+});
+
+Deno.test("MessageQueue keeps order through many wraps with random out-of-order confirms", () => {
+  const seed = 12345;
+  let state = seed;
+  const random = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const q = new MessageQueue(16);
+  const confirmed: number[] = [];
+  q.onConfirmed = (m) => confirmed.push(m.seq);
+  let offered = 0;
+  const inFlight: number[] = [];
+  for (let round = 0; round < 2000; round++) {
+    while (q.offer(msg(offered + 1))) offered++;
+    const { positions } = publishAll(q);
+    inFlight.push(...positions);
+    // Settle a random subset: mostly confirms, some nacks, occasionally a reconnect.
+    for (let i = inFlight.length - 1; i >= 0; i--) {
+      const r = random();
+      if (r < 0.5) q.confirm(inFlight.splice(i, 1)[0]);
+      else if (r < 0.55) q.nack(inFlight.splice(i, 1)[0]);
+    }
+    if (random() < 0.05) {
+      q.rewind();
+      inFlight.length = 0;
+    }
+  }
+  assert.ok(confirmed.length > 1000, `seed ${seed}: only ${confirmed.length} confirmed`);
+  confirmed.forEach((seq, i) => assert.equal(seq, i + 1, `seed ${seed}: order broke at ${i}`));
+});
