@@ -17,8 +17,8 @@ export const CLOSE_TIMEOUT_MS = 1_000;
 /** AMQP reply code of a passive declare of a missing exchange. */
 const NOT_FOUND = 404;
 
-/** Properties of every published message. */
-const PUBLISH_OPTIONS = Object.freeze({ contentType: "application/json", persistent: true });
+/** Content type of every published message. */
+const CONTENT_TYPE = "application/json";
 
 /**
  * What a session reports; called synchronously from amqplib's frame handling, and only until the
@@ -104,9 +104,16 @@ export class AmqpSession {
     }
   }
 
-  /** Publishes one message; false means "wait for `drain`". Throws once the channel closed. */
-  publish(routingKey: string, body: Buffer): boolean {
-    return this.#channel!.publish(this.#exchange, routingKey, body, PUBLISH_OPTIONS);
+  /**
+   * Publishes one persistent JSON message; false means "wait for `drain`". Throws once the
+   * channel closed. `messageId` lets consumers drop the rare repeat (see README).
+   */
+  publish(routingKey: string, body: Buffer, messageId: string): boolean {
+    return this.#channel!.publish(this.#exchange, routingKey, body, {
+      contentType: CONTENT_TYPE,
+      persistent: true,
+      messageId,
+    });
   }
 
   /** Marks the session lost because of `err` (e.g. a publish threw); `close()` must follow. */

@@ -18,7 +18,7 @@ import { backoff, type BackoffPolicy } from "../async/backoff.ts";
 import { delay } from "../async/delay.ts";
 import { describe, ExchangeMissingError, isAbort } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { MessageQueue } from "../queue.ts";
+import type { MessageQueue, OutMessage } from "../queue.ts";
 import { AmqpSession, type SessionEvents } from "./connection.ts";
 import { InFlight } from "./in_flight.ts";
 
@@ -273,7 +273,7 @@ export class Publisher {
       if (this.#debug) {
         this.#log.debug("published", { key: msg.routingKey, bytes: msg.body.length });
       }
-      if (!session.publish(msg.routingKey, msg.body)) this.#writable = false;
+      if (!session.publish(msg.routingKey, msg.body, messageIdOf(msg))) this.#writable = false;
     }
   }
 
@@ -293,4 +293,12 @@ async function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
     if (signal.aborted && (isAbort(err) || err === signal.reason)) return false;
     throw err;
   }
+}
+
+/**
+ * The message id: `<container_id>:<engine timestamp>:<n>`, n counting this container's messages
+ * at that timestamp. The same line read again gets the same id.
+ */
+export function messageIdOf(msg: OutMessage): string {
+  return `${msg.containerId.slice(0, 12)}:${msg.timestamp}:${msg.seq}`;
 }

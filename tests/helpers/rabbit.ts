@@ -33,6 +33,8 @@ export interface Received {
   contentType?: string;
   /** The `delivery_mode` property (2 = persistent), if set. */
   deliveryMode?: number;
+  /** The `message_id` property, if set. */
+  messageId?: string;
 }
 
 /** A unique exchange with a queue bound to it by `#`, and everything it received. */
@@ -270,7 +272,8 @@ function received(msg: amqp.ConsumeMessage): Received {
   } catch (err) {
     r.bodyError = `content is not JSON: ${(err as Error).message}`;
   }
-  const { contentType, deliveryMode } = msg.properties;
+  const { contentType, deliveryMode, messageId } = msg.properties;
+  if (typeof messageId === "string") r.messageId = messageId;
   if (typeof contentType === "string") r.contentType = contentType;
   if (typeof deliveryMode === "number") r.deliveryMode = deliveryMode;
   return r;
