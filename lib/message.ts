@@ -93,14 +93,24 @@ export function fnv1a32(s: string): string {
   return h.toString(16).padStart(8, "0");
 }
 
+/** `{"timestamp":"` */
+const BODY_HEAD = new TextEncoder().encode('{"timestamp":"');
+/** `"}` */
+const BODY_END = new TextEncoder().encode('"}');
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
 /**
- * Builds envelopes for one container and stream. The fixed fields are serialised once; each
- * line costs one string escape and one UTF-8 encode.
+ * Builds envelopes for one container and stream. The fixed fields are serialised once. A line
+ * of printable ASCII without `"` or `\` (the usual log line) is copied into the body as it is;
+ * any other line costs one UTF-8 decode, one string escape and one UTF-8 encode.
  */
 export class EnvelopeEncoder {
   /** Routing key of this container and stream. */
   readonly routingKey: string;
   readonly #middle: string;
+  /** `","project":…,"message":"`: from the end of the timestamp to the start of the message. */
+  readonly #between: Uint8Array;
   readonly #decoder = new TextDecoder();
 
   constructor(identity: ContainerIdentity, stream: StreamName) {
@@ -110,16 +120,54 @@ export class EnvelopeEncoder {
     },"container_name":${JSON.stringify(identity.containerName)},"container_id":${
       JSON.stringify(identity.containerId)
     },"image":${JSON.stringify(identity.image)},"stream":"${stream}","message":`;
+    this.#between = new TextEncoder().encode(`"${this.#middle}"`);
   }
 
   /** The JSON body of one line; `message` bytes are decoded as UTF-8 (invalid bytes → U+FFFD). */
   encode(timestamp: string, message: Uint8Array): Buffer {
+    if (isPlain(message) && isPlainText(timestamp)) return this.#copy(timestamp, message);
     const text = this.#decoder.decode(message);
     return Buffer.from(
       `{"timestamp":${JSON.stringify(timestamp)}${this.#middle}${JSON.stringify(text)}}`,
       "utf8",
     );
   }
+
+  /** The body of a line and timestamp that JSON takes as they are: byte copies only. */
+  #copy(timestamp: string, message: Uint8Array): Buffer {
+    const between = this.#between;
+    const size = BODY_HEAD.length + timestamp.length + between.length + message.length +
+      BODY_END.length;
+    const out = Buffer.allocUnsafe(size);
+    out.set(BODY_HEAD, 0);
+    let at = BODY_HEAD.length;
+    for (let i = 0; i < timestamp.length; i++) out[at++] = timestamp.charCodeAt(i);
+    out.set(between, at);
+    at += between.length;
+    out.set(message, at);
+    at += message.length;
+    out[at] = BODY_END[0];
+    out[at + 1] = BODY_END[1];
+    return out;
+  }
+}
+
+/** True when every byte is printable ASCII (0x20–0x7e) other than `"` and `\`. */
+function isPlain(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b < 0x20 || b > 0x7e || b === QUOTE || b === BACKSLASH) return false;
+  }
+  return true;
+}
+
+/** The same test for a string's UTF-16 code units. */
+function isPlainText(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === QUOTE || c === BACKSLASH) return false;
+  }
+  return true;
 }
 
 /** The current time as RFC 3339 with 9 fractional digits (for lines the engine sent without one). */

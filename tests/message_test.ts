@@ -65,3 +65,41 @@ Deno.test("EnvelopeEncoder writes the contract's JSON body", () => {
     message,
   });
 });
+
+Deno.test("EnvelopeEncoder gives the same bytes whether it copies the line or escapes it", () => {
+  const who = identify(ID, "/web.1", "registry/img:1", { "com.docker.compose.project": "p" });
+  const enc = new EnvelopeEncoder(who, "stderr");
+  const ts = "2026-11-25T20:24:44.123456789Z";
+  const reference = (t: string, text: string) =>
+    `{"timestamp":${JSON.stringify(t)},"project":"p","service":"web-1","container_name":` +
+    `"web.1","container_id":"0123456789ab","image":"registry/img:1","stream":"stderr",` +
+    `"message":${JSON.stringify(text)}}`;
+  const lines: [string, Uint8Array][] = [
+    ["", new Uint8Array(0)],
+    ["plain", new TextEncoder().encode("000001 GET /index.html 200 ~ {x} [y] 'z'")],
+    ["quote", new TextEncoder().encode('say "hi"')],
+    ["backslash", new TextEncoder().encode("C:\\temp")],
+    ["tab", new TextEncoder().encode("a\tb")],
+    ["DEL", new Uint8Array([0x61, 0x7f, 0x62])],
+    ["non-ASCII", new TextEncoder().encode("grüße 🥕")],
+    ["invalid UTF-8", new Uint8Array([0x61, 0xff, 0xc3])],
+  ];
+  for (const [label, bytes] of lines) {
+    const body = enc.encode(ts, bytes);
+    assert.ok(Buffer.isBuffer(body), label);
+    const want = reference(ts, new TextDecoder().decode(bytes));
+    assert.equal(body.toString("utf8"), want, label);
+  }
+  const odd = 'not "a" timestamp';
+  assert.equal(enc.encode(odd, new Uint8Array([0x61])).toString("utf8"), reference(odd, "a"));
+});
+
+Deno.test("EnvelopeEncoder bodies do not share bytes with the line or each other", () => {
+  const enc = new EnvelopeEncoder(identify(ID, "/c", "img", null), "stdout");
+  const line = new TextEncoder().encode("aaaa");
+  const first = enc.encode("2026-11-25T20:24:44.123456789Z", line);
+  line.fill(0x62);
+  const second = enc.encode("2026-11-25T20:24:44.123456789Z", line);
+  assert.equal(JSON.parse(first.toString("utf8")).message, "aaaa");
+  assert.equal(JSON.parse(second.toString("utf8")).message, "bbbb");
+});
