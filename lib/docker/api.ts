@@ -77,7 +77,7 @@ export class DockerClient {
   /** `GET /_ping`; resolves with the engine's API version. */
   async ping(signal: AbortSignal): Promise<string> {
     const res = await this.#get("/_ping", signal);
-    const text = await res.text();
+    const text = await this.#smallBody(res, "/_ping");
     if (res.status !== 200) throw new DockerApiError(res.status, "/_ping", text.trim());
     return res.headers.get("api-version") ?? "";
   }
@@ -115,17 +115,36 @@ export class DockerClient {
   async #stream(path: string, signal: AbortSignal): Promise<HttpResponse> {
     const res = await this.#get(path, signal);
     if (res.status === 200) return res;
-    throw new DockerApiError(res.status, path, errorMessage(await res.text()));
+    throw new DockerApiError(res.status, path, errorMessage(await this.#smallBody(res, path)));
   }
 
   async #json<T>(path: string, signal: AbortSignal): Promise<T> {
     const res = await this.#get(path, signal);
-    const text = await res.text();
+    const text = await this.#smallBody(res, path);
     if (res.status !== 200) throw new DockerApiError(res.status, path, errorMessage(text));
     try {
       return JSON.parse(text) as T;
     } catch (err) {
       throw new DockerApiError(res.status, path, "body is not JSON", { cause: err });
+    }
+  }
+
+  /**
+   * The whole body of an answer that is small and sent at once (JSON, an error): a frozen engine
+   * must not hang it after the head either, so it gets the header timeout as well.
+   */
+  async #smallBody(res: HttpResponse, path: string): Promise<string> {
+    const ms = this.#headerTimeoutMs;
+    const timeout = AbortSignal.timeout(ms);
+    const onTimeout = () => res.cancel();
+    timeout.addEventListener("abort", onTimeout, { once: true });
+    try {
+      return await res.text();
+    } catch (err) {
+      if (!timeout.aborted) throw err;
+      throw new DOMException(`no complete body within ${ms} ms for GET ${path}`, "TimeoutError");
+    } finally {
+      timeout.removeEventListener("abort", onTimeout);
     }
   }
 }
