@@ -30,6 +30,8 @@ interface Tail {
   controller: AbortController;
   /** A `start` event came while attached: the container restarted. */
   restarted: boolean;
+  /** Aborted by the current run's `die` event; replaced on `start`. */
+  died: AbortController;
 }
 
 /** What the supervisor needs. */
@@ -120,19 +122,14 @@ export class Supervisor {
         if (cmd.ev.Action === "start") {
           this.#unreadable.delete(id);
           const tail = this.#tails.get(id);
-          if (tail) tail.restarted = true;
-          else this.#attach(id, { kind: "run" }, signal);
-        } else if (cmd.ev.Action === "die") {
-          // The stream ends by itself once the engine has sent the last lines; stop waiting
-          // for it after the grace period.
-          const tail = this.#tails.get(id);
           if (tail) {
-            AbortSignal.timeout(this.#deps.config.tuning.dieGraceMs).addEventListener(
-              "abort",
-              () => tail.controller.abort(new DOMException("die grace over", "AbortError")),
-              { once: true },
-            );
-          }
+            tail.restarted = true;
+            tail.died = new AbortController();
+          } else this.#attach(id, { kind: "run" }, signal);
+        } else if (cmd.ev.Action === "die") {
+          // The stream ends by itself once the engine has sent the last lines; the tail stops
+          // waiting for a stream that stays silent after this.
+          this.#tails.get(id)?.died.abort();
         } else if (cmd.ev.Action === "destroy") {
           positions.delete(id);
           this.#deps.checkpoints?.forget(id);
@@ -169,10 +166,20 @@ export class Supervisor {
   }
 
   #attach(id: string, start: LogsStart, signal: AbortSignal): void {
-    const tail: Tail = { controller: new AbortController(), restarted: false };
+    const tail: Tail = {
+      controller: new AbortController(),
+      restarted: false,
+      died: new AbortController(),
+    };
     this.#tails.set(id, tail);
     const tailSignal = AbortSignal.any([signal, tail.controller.signal]);
-    const done: Promise<void> = tailContainer(this.#deps, id, start, tailSignal)
+    const done: Promise<void> = tailContainer(
+      this.#deps,
+      id,
+      start,
+      tailSignal,
+      () => tail.died.signal,
+    )
       .catch((err) => {
         this.#deps.log.error("tail_failed", { id: id.slice(0, 12), error: describe(err) });
         return "aborted" as const;

@@ -6,6 +6,7 @@
  */
 import { backoff } from "../async/backoff.ts";
 import { delay } from "../async/delay.ts";
+import { type Watchdog, watchdog } from "../async/watchdog.ts";
 import type { Config } from "../config.ts";
 import type { ContainerInfo, DockerClient, LogsStart } from "../docker/api.ts";
 import { FrameDemuxer } from "../docker/frames.ts";
@@ -31,18 +32,22 @@ export interface TailDeps {
   positions: Map<string, Position>;
 }
 
+const NEVER = new AbortController().signal;
+
 /** Why a tail ended. */
 export type TailEnd = "stopped" | "unreadable" | "gone" | "aborted";
 
 /**
  * Follows one container until it stops. `start` says where to begin when no position is known
- * for it; a known position always wins.
+ * for it; a known position always wins. `died()` is the current run's `die` notice: after it, a
+ * stream that sends nothing for `dieGraceMs` (while not paused by a full buffer) counts as ended.
  */
 export async function tailContainer(
   deps: TailDeps,
   id: string,
   start: LogsStart,
   signal: AbortSignal,
+  died: () => AbortSignal = () => NEVER,
 ): Promise<TailEnd> {
   const { docker, log, config } = deps;
   const short = id.slice(0, 12);
@@ -60,7 +65,7 @@ export async function tailContainer(
       // are still read once. Any other stopped container is never attached.
       if (!info.State.Running && (start.kind !== "run" || !firstPass)) return "stopped";
       firstPass = false;
-      const outcome = await followOnce(deps, info, start, signal);
+      const outcome = await followOnce(deps, info, start, signal, died());
       if (outcome.linesRead > 0) attempt = 0;
       if (outcome.ended === "eof") {
         const now = await docker.inspect(id, signal);
@@ -132,6 +137,7 @@ async function followOnce(
   info: ContainerInfo,
   fallback: LogsStart,
   signal: AbortSignal,
+  died: AbortSignal,
 ): Promise<FollowOutcome> {
   const { docker, queue, log, config, positions } = deps;
   const id = info.Id;
@@ -148,7 +154,20 @@ async function followOnce(
     : fallback.kind === "run"
     ? runStart(info)
     : fallback;
-  const res = await docker.logs(id, start, signal);
+  // After `die`, the engine closes the stream once it sent the last lines; a stream that stays
+  // silent instead is given up after the grace period.
+  const silence = new AbortController();
+  const streamSignal = AbortSignal.any([signal, silence.signal]);
+  let dog: Watchdog | undefined;
+  const onDied = () => {
+    dog = watchdog(config.tuning.dieGraceMs, signal);
+    dog.signal.addEventListener("abort", () => {
+      if (!signal.aborted) silence.abort(new DOMException("silent after die", "TimeoutError"));
+    }, { once: true });
+  };
+  if (died.aborted) onDied();
+  else died.addEventListener("abort", onDied, { once: true });
+  const res = await docker.logs(id, start, streamSignal);
   const position = known ?? { ts: "", count: 0 };
   if (position.ts === "" && start.kind === "now") position.ts = nowRfc3339Nano();
   positions.set(id, position);
@@ -201,8 +220,11 @@ async function followOnce(
   const pause = config.overflow === "pause";
   const deliver = async () => {
     for (let i = 0; i < pending.length; i++) {
-      if (pause) {
-        while (queue.size >= config.tuning.queueCapacity) await queue.waitForRoom(signal);
+      if (pause && queue.size >= queue.capacity) {
+        // Paused by our own buffer: not the engine's silence.
+        dog?.stop();
+        while (queue.size >= queue.capacity) await queue.waitForRoom(signal);
+        dog?.kick();
       }
       queue.offer(pending[i]);
     }
@@ -210,15 +232,24 @@ async function followOnce(
   };
   try {
     for await (const piece of res.body()) {
-      if (demux) demux.push(piece);
-      else assembler.pushRaw(piece);
-      if (pending.length > 0) await deliver();
+      dog?.kick();
+      try {
+        if (demux) demux.push(piece);
+        else assembler.pushRaw(piece);
+      } finally {
+        // Lines completed before a decoding error are real: their positions already advanced.
+        if (pending.length > 0 && !signal.aborted) await deliver();
+      }
     }
     demux?.end();
   } catch (err) {
     assembler.discard();
     pending.length = 0;
-    throw err;
+    if (!silence.signal.aborted || signal.aborted) throw err;
+    log.warn("logs_stream_silent", { id: short, after_die_ms: config.tuning.dieGraceMs });
+  } finally {
+    dog?.stop();
+    died.removeEventListener("abort", onDied);
   }
   return {
     ended: "eof",
