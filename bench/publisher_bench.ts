@@ -1,8 +1,9 @@
 /**
- * Publisher throughput and CPU cost against the real broker, next to bare amqplib loops with
- * the same confirm window: per-message confirm callbacks, and channel 'ack'/'nack' events.
+ * Publisher throughput and CPU cost against the real broker, next to bare amqplib loops: without
+ * confirms (the ceiling), and with the same confirm window using per-message confirm callbacks
+ * or the channel's 'ack'/'nack' events. karotten's target: confirms cost ≤ 10 % throughput.
  *
- *   deno run -A bench/publisher_bench.ts [messages=50000] [url]
+ *   deno run -A bench/publisher_bench.ts [messages=50000] [url] [window]
  *
  * CPU is the process's utime+stime from /proc/self/stat (100 Hz ticks), so the broker's own
  * work is not counted. Each variant runs once to warm up, then measured.
@@ -19,7 +20,7 @@ import { MessageQueue, type OutMessage } from "../lib/queue.ts";
 const TOTAL = Number(Deno.args[0] ?? 50_000);
 const URL = Deno.args[1] ?? "amqp://guest:guest@127.0.0.1:5672";
 const WARMUP = Math.min(TOTAL, 10_000);
-const WINDOW = DEFAULT_TUNING.publishWindow;
+const WINDOW = Number(Deno.args[2] ?? DEFAULT_TUNING.publishWindow);
 const TICKS_PER_S = 100;
 const OPTIONS = { contentType: "application/json", persistent: true };
 
@@ -47,6 +48,23 @@ function messages(n: number): OutMessage[] {
 
 /** A variant: `setup` connects (not timed) and returns the timed run. */
 type Variant = (ex: string, msgs: OutMessage[]) => Promise<() => Promise<void>>;
+
+/** Bare loop without confirms: the ceiling that the confirm window is measured against. */
+const bareNoConfirms: Variant = async (ex, msgs) => {
+  const ch = await conn.createChannel();
+  return async () => {
+    for (const m of msgs) {
+      if (!ch.publish(ex, m.routingKey, m.body, OPTIONS)) {
+        await new Promise<void>((resolve) => ch.once("drain", () => resolve()));
+      }
+    }
+    // Wait until the broker has routed them all (a plain channel has no confirms).
+    while ((await admin.checkQueue(q)).messageCount < msgs.length) {
+      await new Promise<void>((resolve) => setTimeout(resolve, 5));
+    }
+    await ch.close();
+  };
+};
 
 /** Bare loop: ConfirmChannel, one closure per message (what per-message correctness needs). */
 const bareCallbacks: Variant = async (ex, msgs) => {
@@ -107,7 +125,7 @@ const viaPublisher: Variant = async (ex, msgs) => {
     url: URL,
     exchange: ex,
     queue,
-    tuning: DEFAULT_TUNING,
+    tuning: { ...DEFAULT_TUNING, publishWindow: WINDOW },
     log: createLogger({ write: () => {} }),
     debug: false,
   });
@@ -153,6 +171,7 @@ console.log(
 );
 try {
   for (const [msgs, quiet] of [[warm, true], [all, false]] as const) {
+    await measure("bare amqplib, no confirms", bareNoConfirms, msgs, quiet);
     await measure("bare amqplib, per-message callback", bareCallbacks, msgs, quiet);
     await measure("bare amqplib, ack/nack events", bareEvents, msgs, quiet);
     await measure("karotten Publisher (ack/nack events)", viaPublisher, msgs, quiet);
