@@ -19,10 +19,14 @@ export class Reconciler {
     this.#wake.abort();
   }
 
-  /** Calls `onList` with every successful listing until the signal aborts. */
+  /**
+   * Calls `onList` with every successful listing until the signal aborts, and the
+   * `performance.now()` at which it was asked for: a container attached after that may be
+   * missing from it without being gone.
+   */
   async run(
     docker: DockerClient,
-    onList: (running: ContainerSummary[]) => void,
+    onList: (running: ContainerSummary[], requestedAt: number) => void,
     tuning: Tuning,
     log: Logger,
     signal: AbortSignal,
@@ -35,7 +39,8 @@ export class Reconciler {
     while (!signal.aborted) {
       let wait = tuning.reconcileIntervalMs;
       try {
-        onList(await docker.listRunning(signal));
+        const requestedAt = performance.now();
+        onList(await docker.listRunning(signal), requestedAt);
         failures = 0;
       } catch (err) {
         if (signal.aborted) return;
