@@ -23,7 +23,7 @@ import { tailContainer, type TailEnd } from "./tail.ts";
 
 type Command =
   | { kind: "event"; ev: DockerEvent }
-  | { kind: "list"; running: ContainerSummary[] }
+  | { kind: "list"; running: ContainerSummary[]; requestedAt: number }
   | { kind: "ended"; id: string; tail: Tail; end: TailEnd };
 
 interface Tail {
@@ -32,6 +32,8 @@ interface Tail {
   restarted: boolean;
   /** Aborted by the current run's `die` event; replaced on `start`. */
   died: AbortController;
+  /** `performance.now()` when attached. */
+  attachedAt: number;
 }
 
 /** What the supervisor needs. */
@@ -91,7 +93,7 @@ export class Supervisor {
       ),
       reconciler.run(
         docker,
-        (running) => this.#commands.send({ kind: "list", running }),
+        (running, requestedAt) => this.#commands.send({ kind: "list", running, requestedAt }),
         config.tuning,
         log,
         signal,
@@ -140,12 +142,24 @@ export class Supervisor {
       case "list": {
         const first = !this.#listed;
         this.#listed = true;
+        const listed = new Set<string>();
         for (const c of cmd.running) {
           if (c.State !== undefined && c.State !== "running") continue;
+          listed.add(c.Id);
           if (this.#tails.has(c.Id) || this.#unreadable.has(c.Id)) continue;
           if (!first) log.info("reconcile_attach", { id: c.Id.slice(0, 12) });
           this.#attach(c.Id, first ? { kind: "now" } : { kind: "run" }, signal);
         }
+        // Attached before this listing was asked for, yet not running: its `die` event was
+        // missed. Treated as one, so a stream still sending its last lines can finish.
+        for (const [id, tail] of this.#tails) {
+          if (listed.has(id) || tail.attachedAt >= cmd.requestedAt || tail.died.signal.aborted) {
+            continue;
+          }
+          log.info("reconcile_gone", { id: id.slice(0, 12) });
+          tail.died.abort();
+        }
+        for (const id of this.#unreadable) if (!listed.has(id)) this.#unreadable.delete(id);
         return;
       }
       case "ended": {
@@ -170,6 +184,7 @@ export class Supervisor {
       controller: new AbortController(),
       restarted: false,
       died: new AbortController(),
+      attachedAt: performance.now(),
     };
     this.#tails.set(id, tail);
     const tailSignal = AbortSignal.any([signal, tail.controller.signal]);

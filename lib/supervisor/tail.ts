@@ -154,10 +154,14 @@ async function followOnce(
     : fallback.kind === "run"
     ? runStart(info)
     : fallback;
+  // Known before the request: if it fails, the retry resumes from the first attach time.
+  const position = known ?? { ts: "", count: 0 };
+  if (position.ts === "" && start.kind === "now") position.ts = nowRfc3339Nano();
+  positions.set(id, position);
   // After `die`, the engine closes the stream once it sent the last lines; a stream that stays
   // silent instead is given up after the grace period.
   const silence = new AbortController();
-  const streamSignal = AbortSignal.any([signal, silence.signal]);
+  const res = await docker.logs(id, start, AbortSignal.any([signal, silence.signal]));
   let dog: Watchdog | undefined;
   const onDied = () => {
     dog = watchdog(config.tuning.dieGraceMs, signal);
@@ -167,10 +171,6 @@ async function followOnce(
   };
   if (died.aborted) onDied();
   else died.addEventListener("abort", onDied, { once: true });
-  const res = await docker.logs(id, start, streamSignal);
-  const position = known ?? { ts: "", count: 0 };
-  if (position.ts === "" && start.kind === "now") position.ts = nowRfc3339Nano();
-  positions.set(id, position);
   // `since` is inclusive: the first `count` messages at the resume timestamp were sent already.
   const skipTs = position.ts;
   let skipLeft = resumed ? position.count : 0;
