@@ -2,6 +2,7 @@
  * Push decoder for the HTTP/1.1 chunked transfer coding.
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 import { ProtocolError } from "../errors.ts";
 
 /** Longest chunk-size line, CRLF included, bytes. */
@@ -45,7 +46,7 @@ export class ChunkedDecoder {
   get rest(): Uint8Array {
     const pieces = this.#restPieces;
     if (pieces.length === 0) return new Uint8Array(0);
-    if (pieces.length > 1) this.#restPieces = [concat(pieces)];
+    if (pieces.length > 1) this.#restPieces = [concatBytes(pieces)];
     return this.#restPieces[0];
   }
 
@@ -133,7 +134,7 @@ export class ChunkedDecoder {
     const lineOffset = this.#consumed + i - this.#lineSize;
     if (this.#lineSize > 0) {
       this.#linePieces.push(line);
-      line = concat(this.#linePieces);
+      line = concatBytes(this.#linePieces);
       this.#linePieces = [];
       this.#lineSize = 0;
     }
@@ -178,16 +179,4 @@ function parseSize(line: Uint8Array, offset: number): number {
     throw new ProtocolError("chunked", offset + i, "chunk size is not hex", line);
   }
   return size;
-}
-
-function concat(pieces: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of pieces) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

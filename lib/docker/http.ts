@@ -4,6 +4,7 @@
  * stream of byte pieces so that `/logs` and `/events` can follow forever.
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 import { ProtocolError } from "../errors.ts";
 import { ChunkedDecoder } from "./chunked.ts";
 import { closeQuietly, type ConnectionPool } from "./conn.ts";
@@ -179,7 +180,7 @@ function makeResponse(
     async text() {
       const parts: Uint8Array[] = [];
       for await (const piece of body()) parts.push(piece);
-      return new TextDecoder().decode(concat(parts));
+      return new TextDecoder().decode(concatBytes(parts));
     },
     cancel: close,
   };
@@ -256,18 +257,4 @@ async function* bodyPieces(
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let off = 0;
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
-}
-
-/** Joins byte pieces into one array. */
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

@@ -2,6 +2,7 @@
  * Push parser for the status line and headers of an HTTP/1.x response.
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 import { ProtocolError } from "../errors.ts";
 
 /** Default cap for status line plus headers plus the blank line, bytes (64 KiB). */
@@ -81,21 +82,10 @@ export class ResponseHeadReader {
     }
     this.#pieces.push(chunk.subarray(0, end));
     this.#complete = true;
-    const bytes = join(this.#pieces, this.#size);
+    const bytes = concatBytes(this.#pieces, this.#size);
     this.#pieces = [];
     return { head: parseHead(bytes), rest: chunk.subarray(end) };
   }
-}
-
-function join(pieces: Uint8Array[], size: number): Uint8Array {
-  if (pieces.length === 1) return pieces[0];
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function latin1(bytes: Uint8Array): string {

@@ -38,18 +38,8 @@ export function random(seed: number): () => number {
   };
 }
 
-/** Joins buffers into one. */
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+/** Joins pieces (re-exported for the decoder tests). */
+export { concatBytes as concat } from "../../lib/bytes.ts";
 
 /** Random pieces of 0..maxPiece bytes (empty pushes included), each a fresh buffer. */
 export function randomPieces(bytes: Uint8Array, seed: number, maxPiece = 64): Uint8Array[] {

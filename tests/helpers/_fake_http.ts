@@ -4,6 +4,7 @@
  * @module
  */
 import type { FakeRequest } from "./fake_engine.ts";
+import { concatBytes } from "../../lib/bytes.ts";
 
 /** Longest request head the fake accepts. */
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -72,7 +73,7 @@ export class RequestReader {
     const scratch = new Uint8Array(16 * 1024);
     const n = await this.#conn.read(scratch);
     if (n === null) return false;
-    this.#buf = concat([this.#buf, scratch.subarray(0, n)]);
+    this.#buf = concatBytes([this.#buf, scratch.subarray(0, n)]);
     return true;
   }
 }
@@ -96,15 +97,4 @@ export function isDisconnect(err: unknown): boolean {
   return err instanceof Deno.errors.BrokenPipe || err instanceof Deno.errors.ConnectionReset ||
     err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted ||
     err instanceof Deno.errors.NotConnected;
-}
-
-/** The parts joined into one array. */
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

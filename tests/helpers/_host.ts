@@ -3,6 +3,7 @@
  * @module
  */
 import { waitFor } from "./deadline.ts";
+import { concatBytes } from "../../lib/bytes.ts";
 
 const PING_TIMEOUT_MS = 2_000;
 
@@ -100,7 +101,7 @@ export async function ping(sock: string): Promise<boolean> {
       if (n === null) break;
       parts.push(buf.slice(0, n));
     }
-    const text = new TextDecoder().decode(concat(parts));
+    const text = new TextDecoder().decode(concatBytes(parts));
     return /^HTTP\/1\.[01] 200 /.test(text) && text.endsWith("\r\n\r\nOK");
   } catch (err) {
     if (closed || err instanceof Deno.errors.ConnectionReset) return false;
@@ -126,15 +127,4 @@ export async function readPid(path: string): Promise<number | undefined> {
 async function writeAllConn(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let off = 0;
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
-}
-
-/** The parts joined into one array. */
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

@@ -22,7 +22,8 @@
  * ```
  * @module
  */
-import { concat, isDisconnect, RequestReader, wantsClose } from "./_fake_http.ts";
+import { isDisconnect, RequestReader, wantsClose } from "./_fake_http.ts";
+import { concatBytes } from "../../lib/bytes.ts";
 
 /** The API version the fake engine announces. */
 export const FAKE_API_VERSION = "1.41";
@@ -186,7 +187,7 @@ export async function respond(
   const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
   const all: Record<string, string> = { ...headers, "Content-Length": String(bytes.length) };
   if (opts.close) all["Connection"] = "close";
-  await write(conn, concat([statusHead(status, all), bytes]));
+  await write(conn, concatBytes([statusHead(status, all), bytes]));
   return opts.close ? "close" : "keep";
 }
 
@@ -216,7 +217,7 @@ export async function chunk(conn: Deno.Conn, bytes: string | Uint8Array): Promis
   const enc = new TextEncoder();
   await write(
     conn,
-    concat([enc.encode(`${data.length.toString(16)}\r\n`), data, enc.encode("\r\n")]),
+    concatBytes([enc.encode(`${data.length.toString(16)}\r\n`), data, enc.encode("\r\n")]),
   );
 }
 

@@ -27,6 +27,7 @@ import {
 } from "../helpers/fake_engine.ts";
 import { type Karotten, startKarotten } from "../helpers/karotten.ts";
 import { type Binding, freshBinding, RABBIT_URL, type Received } from "../helpers/rabbit.ts";
+import { concatBytes } from "../../lib/bytes.ts";
 
 /** Longest wait for anything the daemon should do within a second or so. */
 const STEP_TIMEOUT_MS = 15_000;
@@ -372,7 +373,7 @@ Deno.test("fake engine: logs streams cut mid-chunk and mid-frame are re-attached
   const lines = async (conn: Deno.Conn, c: FakeContainer, from: number, to: number) => {
     const parts: Uint8Array[] = [];
     for (let i = from; i <= to; i++) parts.push(wire(i, c.tty));
-    await chunk(conn, join(parts));
+    await chunk(conn, concatBytes(parts));
   };
   const plainLogs = scripted([
     // 1. Lines 1-2, then a chunk that promises 64 bytes and is cut after 10 (mid-chunk).
@@ -380,7 +381,7 @@ Deno.test("fake engine: logs streams cut mid-chunk and mid-frame are re-attached
       assert.equal(firstLine(req.path), 1);
       await chunkedStart(conn, 200, {});
       await lines(conn, plain, 1, 2);
-      await write(conn, join([enc("40\r\n"), wire(3, false).subarray(0, 10)]));
+      await write(conn, concatBytes([enc("40\r\n"), wire(3, false).subarray(0, 10)]));
       return "close";
     },
     // 2. From line 2 (inclusive since), then a whole chunk holding half of line 5's frame,
@@ -414,7 +415,7 @@ Deno.test("fake engine: logs streams cut mid-chunk and mid-frame are re-attached
     async (req, conn) => {
       assert.equal(firstLine(req.path), 1);
       await chunkedStart(conn, 200, {});
-      await chunk(conn, join([wire(1, true), wire(2, true).subarray(0, 35)]));
+      await chunk(conn, concatBytes([wire(1, true), wire(2, true).subarray(0, 35)]));
       await chunkEnd(conn);
       return "keep";
     },
@@ -600,7 +601,7 @@ Deno.test("fake engine: a failed first logs request of a container running at st
     }
     lines.push(`${nowTs()} printed after the retry\n`);
     await chunkedStart(conn, 200, {});
-    await chunk(conn, join(lines.map((l) => frame(1, l))));
+    await chunk(conn, concatBytes(lines.map((l) => frame(1, l))));
     await req.hold();
     return "close";
   };
@@ -739,7 +740,7 @@ Deno.test("fake engine: reconcile attaches a running container whose start event
       engine.route(api(`/containers/${c.id}/json`), answer(200, inspectBody(c)));
       engine.route(api(`/containers/${c.id}/logs`), async (req, conn) => {
         await chunkedStart(conn, 200, {});
-        await chunk(conn, join([1, 2, 3].map((i) => wire(i, false))));
+        await chunk(conn, concatBytes([1, 2, 3].map((i) => wire(i, false))));
         await req.hold();
         return "close";
       });
@@ -820,16 +821,6 @@ Deno.test("fake engine: an engine socket that goes away makes karotten exit 3", 
 
 function enc(s: string): Uint8Array {
   return new TextEncoder().encode(s);
-}
-
-function join(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 /** Lines of karotten's own log added to a failure. */
