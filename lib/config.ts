@@ -44,6 +44,10 @@ export interface Tuning {
   publishWindow: number;
   /** After a `die` event, the logs stream gets this long to end by itself. @default 5000 */
   dieGraceMs: number;
+  /** TCP connect plus AMQP handshake must finish within this. @default 5000 */
+  amqpConnectTimeoutMs: number;
+  /** A clean AMQP close gets this long before the socket is destroyed. @default 1000 */
+  amqpCloseTimeoutMs: number;
 }
 
 /** The seed's defaults. */
@@ -65,6 +69,8 @@ export const DEFAULT_TUNING: Readonly<Tuning> = Object.freeze({
   checkpointIntervalMs: 1_000,
   publishWindow: 512,
   dieGraceMs: 5_000,
+  amqpConnectTimeoutMs: 5_000,
+  amqpCloseTimeoutMs: 1_000,
 });
 
 /** Default exchange name. */

@@ -9,10 +9,13 @@ import type { Buffer } from "node:buffer";
 import { delay } from "../async/delay.ts";
 import { describe, ExchangeMissingError } from "../errors.ts";
 
-/** TCP connect plus AMQP handshake must finish within this. */
-export const CONNECT_TIMEOUT_MS = 5_000;
-/** A clean close (connection.close → close-ok) gets this long before the socket is destroyed. */
-export const CLOSE_TIMEOUT_MS = 1_000;
+/** Connect and close deadlines (from `Tuning`). */
+export interface SessionTimeouts {
+  /** TCP connect plus AMQP handshake must finish within this. */
+  connectMs: number;
+  /** A clean close (connection.close → close-ok) gets this long before the socket is destroyed. */
+  closeMs: number;
+}
 
 /** AMQP reply code of a passive declare of a missing exchange. */
 const NOT_FOUND = 404;
@@ -60,8 +63,15 @@ export class AmqpSession {
   #connClosed: Promise<void>;
   #socketClosed: Promise<void>;
   #closing: Promise<void> | undefined;
+  #closeMs: number;
 
-  private constructor(model: amqp.ChannelModel, exchange: string, events: SessionEvents) {
+  private constructor(
+    model: amqp.ChannelModel,
+    exchange: string,
+    events: SessionEvents,
+    closeMs: number,
+  ) {
+    this.#closeMs = closeMs;
     this.#model = model;
     this.#exchange = exchange;
     this.lost = this.#lost.signal;
@@ -89,9 +99,14 @@ export class AmqpSession {
    * `ExchangeMissingError` when the broker answers 404; any other failure as is. Nothing stays
    * open when it throws.
    */
-  static async open(url: string, exchange: string, events: SessionEvents): Promise<AmqpSession> {
-    const model = await amqp.connect(url, { timeout: CONNECT_TIMEOUT_MS });
-    const session = new AmqpSession(model, exchange, events);
+  static async open(
+    url: string,
+    exchange: string,
+    events: SessionEvents,
+    timeouts: SessionTimeouts,
+  ): Promise<AmqpSession> {
+    const model = await amqp.connect(url, { timeout: timeouts.connectMs });
+    const session = new AmqpSession(model, exchange, events, timeouts.closeMs);
     try {
       const channel = await model.createConfirmChannel();
       session.#attach(channel, events);
@@ -122,7 +137,7 @@ export class AmqpSession {
   }
 
   /**
-   * Closes the connection: a clean AMQP close, or after `CLOSE_TIMEOUT_MS` (a blocked broker does
+   * Closes the connection: a clean AMQP close, or after `closeMs` (a blocked broker does
    * not read) the socket is destroyed. Resolves when the socket is closed; never throws.
    */
   close(): Promise<void> {
@@ -160,7 +175,7 @@ export class AmqpSession {
   async #close(): Promise<void> {
     this.#fail("closed by karotten");
     const timer = new AbortController();
-    const timeout = delay(CLOSE_TIMEOUT_MS, { signal: timer.signal }).then(
+    const timeout = delay(this.#closeMs, { signal: timer.signal }).then(
       () => "timeout" as const,
       (err) => {
         if (timer.signal.aborted) return "cancelled" as const;
@@ -171,7 +186,7 @@ export class AmqpSession {
       const done = Promise.all([this.#closeConnection(), this.#socketClosed]);
       const first = await Promise.race([done.then(() => "closed" as const), timeout]);
       if (first === "timeout") {
-        socketOf(this.#model).destroy(new Error(`close timed out after ${CLOSE_TIMEOUT_MS} ms`));
+        socketOf(this.#model).destroy(new Error(`close timed out after ${this.#closeMs} ms`));
         await done;
       }
     } finally {

@@ -19,7 +19,7 @@ import { delay } from "../async/delay.ts";
 import { describe, ExchangeMissingError, isAbort } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { MessageQueue, OutMessage } from "../queue.ts";
-import { AmqpSession, type SessionEvents } from "./connection.ts";
+import { AmqpSession, type SessionEvents, type SessionTimeouts } from "./connection.ts";
 import { InFlight } from "./in_flight.ts";
 
 /** Options of `Publisher`. */
@@ -58,6 +58,7 @@ export class Publisher {
   #log: Logger;
   #debug: boolean;
   #window: number;
+  #timeouts: SessionTimeouts;
   #policy: BackoffPolicy;
   #inFlight: InFlight;
   #session: AmqpSession | undefined;
@@ -79,6 +80,10 @@ export class Publisher {
     this.#log = opts.log;
     this.#debug = opts.debug;
     this.#window = opts.tuning.publishWindow;
+    this.#timeouts = {
+      connectMs: opts.tuning.amqpConnectTimeoutMs,
+      closeMs: opts.tuning.amqpCloseTimeoutMs,
+    };
     this.#policy = {
       initialMs: opts.tuning.amqpBackoffInitialMs,
       maxMs: opts.tuning.amqpBackoffMaxMs,
@@ -184,7 +189,12 @@ export class Publisher {
         }
         let session: AmqpSession;
         try {
-          session = await AmqpSession.open(this.#url, this.#exchange, this.#events);
+          session = await AmqpSession.open(
+            this.#url,
+            this.#exchange,
+            this.#events,
+            this.#timeouts,
+          );
         } catch (err) {
           if (err instanceof ExchangeMissingError) {
             if (this.#first === undefined) {
