@@ -17,6 +17,8 @@ const ERROR_TAIL_LINES = 30;
 
 /** A running daemon; see `startKarotten`. */
 export interface Karotten {
+  /** The daemon's process id (the `deno` process itself: no shell in between). */
+  readonly pid: number;
   /** Every line it printed so far (stderr and stdout, in order of arrival). */
   readonly lines: string[];
   /**
@@ -76,6 +78,7 @@ type Listener = (line: string | null) => boolean;
 
 class Running implements Karotten {
   readonly lines: string[] = [];
+  readonly pid: number;
   readonly exited: Promise<number>;
   readonly #child: Deno.ChildProcess;
   readonly #listeners = new Set<Listener>();
@@ -84,6 +87,7 @@ class Running implements Karotten {
 
   constructor(child: Deno.ChildProcess) {
     this.#child = child;
+    this.pid = child.pid;
     this.exited = (async () => {
       const [status] = await Promise.all([
         child.status,
