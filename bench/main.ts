@@ -1,0 +1,458 @@
+/**
+ * `deno task bench`: karotten against the physical limits of the two systems it sits between,
+ * in one run, on a private dockerd and the real RabbitMQ (env `TEST_RABBITMQ_URL`, or
+ * `amqp://guest:guest@127.0.0.1:5672`). Needs what the integration tests need: root, `dockerd`,
+ * `busybox-static`, `rabbitmqctl` (it stops and restarts the broker app once).
+ *
+ * 1. raw Docker read rate · 2. raw broker ingest · 3. karotten end to end · 4. its CPU and
+ * memory · 5. fan-in lag and loss · 6. attach latency. Prints a table, writes
+ * `bench/results.json` and `bench/results.svg`. `BENCH_LINES` changes N (default 200000).
+ * @module
+ */
+import { ConnectionPool } from "../lib/docker/conn.ts";
+import { DockerClient } from "../lib/docker/api.ts";
+import { httpGet } from "../lib/docker/http.ts";
+import { type ContainerIdentity, identify } from "../lib/message.ts";
+import { delay } from "../lib/async/delay.ts";
+import { DockerEngine, TEST_IMAGE } from "../tests/helpers/dockerd.ts";
+import { type Karotten, startKarotten } from "../tests/helpers/karotten.ts";
+import { RABBIT_URL } from "../tests/helpers/rabbit.ts";
+import { waitFor } from "../tests/helpers/deadline.ts";
+import { BenchBinding, BrokerDisturbedError, durableExchange } from "./_broker.ts";
+import { loadAverage, machine, otherDenoTests, pidsOf } from "./_proc.ts";
+import { burstScript } from "./_workloads.ts";
+import {
+  bareShipper,
+  publishLoop,
+  type PublishRate,
+  readLogs,
+  type ReadRate,
+  type ShipRate,
+} from "./raw.ts";
+import {
+  Arrivals,
+  attachLatency,
+  type EndToEnd,
+  endToEnd,
+  fanIn,
+  type FullBuffer,
+  fullBuffer,
+} from "./pipeline.ts";
+import { environment, type Results, svg, table, targets } from "./report.ts";
+
+/** N: lines per throughput run. */
+const LINES = Number(Deno.env.get("BENCH_LINES") ?? 200_000);
+/** Bytes per line, newline included. */
+const LINE_BYTES = 100;
+/** Lines of the warm-up runs (JIT, connections), not measured. */
+const WARMUP_LINES = 20_000;
+/** Reads of the raw log; the best counts (the limit). */
+const RAW_READS = 3;
+/** Full-buffer phase: lines and their size (more lines than the 8192-message buffer holds). */
+const FULL_LINES = 10_000;
+const FULL_LINE_BYTES = 1024;
+/** Fan-in shape. */
+const FAN_CONTAINERS = 50;
+const FAN_LINES_PER_S = 200;
+const FAN_SECONDS = 30;
+/** Attach latency: containers. */
+const ATTACH_CONTAINERS = 20;
+/** Wait for karotten's `ready` and first AMQP connection. */
+const START_TIMEOUT_MS = 30_000;
+
+const OUT_DIR = new URL("./", import.meta.url);
+
+const t0 = performance.now();
+const progress = (what: string) =>
+  console.error(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${what}`);
+
+/** Starts karotten on the engine and exchange, and waits until it is ready and connected. */
+async function karotten(
+  engine: DockerEngine,
+  exchange: string,
+  extra: Record<string, string> = {},
+): Promise<Karotten> {
+  const k = await startKarotten({
+    RABBITMQ_URL: RABBIT_URL,
+    DOCKER_SOCK: engine.sock,
+    EXCHANGE: exchange,
+    ...extra,
+  });
+  try {
+    await k.waitForLog(/ info ready /, START_TIMEOUT_MS);
+    await k.waitForLog(/ info amqp_connected /, START_TIMEOUT_MS);
+  } catch (err) {
+    await k.stop();
+    throw err;
+  }
+  return k;
+}
+
+/** Runs of a phase that the broker disturbed (another test's alarm or bounce), at most. */
+const PHASE_ATTEMPTS = 3;
+
+/**
+ * Runs a phase; when the shared broker was blocked or restarted meanwhile (`BrokerDisturbedError`),
+ * waits until it accepts connections again and runs the whole phase again.
+ */
+async function phase<T>(what: string, f: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await f();
+    } catch (err) {
+      if (!isBrokerTrouble(err) || attempt >= PHASE_ATTEMPTS) throw err;
+      const why = err instanceof Error ? err.message : String(err);
+      disturbances.push(`${what}: ${why}`);
+      progress(`   ${what} disturbed (${why}); again when the broker is back`);
+      await waitFor(brokerUp, { timeoutMs: 120_000, intervalMs: 1_000, what: "the broker" });
+      await delay(BROKER_SETTLE_MS);
+    }
+  }
+}
+
+/** A `BrokerDisturbedError`, or amqplib's report of a connection the broker dropped or refused. */
+function isBrokerTrouble(err: unknown): boolean {
+  if (err instanceof BrokerDisturbedError) return true;
+  const message = err instanceof Error ? err.message : "";
+  return /ECONNRESET|ECONNREFUSED|Channel ended|Channel closed|Connection closed|CONNECTION_FORCED/
+    .test(message);
+}
+
+/** Calm time after the broker came back before a phase is repeated. */
+const BROKER_SETTLE_MS = 3_000;
+
+/** Broker disturbances seen during the run (phases repeated). */
+const disturbances: string[] = [];
+
+/** True when the broker accepts a connection and a channel. */
+async function brokerUp(): Promise<boolean> {
+  try {
+    const b = await BenchBinding.open(RABBIT_URL);
+    await b.close();
+    return true;
+  } catch (err) {
+    progress(`   broker not back yet: ${err instanceof Error ? err.message : String(err)}`);
+    return false;
+  }
+}
+
+/** Writes karotten's log of a phase to `bench/out/` (not committed) for a look afterwards. */
+async function keepLog(name: string, k: Karotten): Promise<void> {
+  await Deno.mkdir(new URL("out/", OUT_DIR), { recursive: true });
+  await Deno.writeTextFile(new URL(`out/karotten-${name}.log`, OUT_DIR), k.lines.join("\n") + "\n");
+}
+
+/** Stops karotten; throws when it did not exit cleanly. */
+async function stopKarotten(k: Karotten): Promise<void> {
+  const code = await k.stop();
+  if (code !== 0) {
+    throw new Error(`karotten exited with ${code}; last lines:\n${k.lines.slice(-20).join("\n")}`);
+  }
+}
+
+async function engineVersion(
+  pool: ConnectionPool,
+): Promise<{ Version: string; ApiVersion: string }> {
+  const res = await httpGet(pool, "/version", {
+    signal: AbortSignal.timeout(10_000),
+    headerTimeoutMs: 10_000,
+  });
+  return JSON.parse(await res.text());
+}
+
+/** The processes whose CPU each phase reports, by name. */
+function watched(engine: DockerEngine): Record<string, number | undefined> {
+  let containerd: number | undefined;
+  try {
+    containerd = Number(Deno.readTextFileSync(`${engine.dir}/exec/containerd/containerd.pid`));
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  return {
+    bench: Deno.pid,
+    dockerd: engine.pid,
+    containerd,
+    rabbitmq: pidsOf("beam.smp")[0],
+  };
+}
+
+/**
+ * 2: the bare publish loop, after a warm-up, on its own binding: with karotten's message ids,
+ * then without them (what the ids cost the broker).
+ */
+async function rawBrokerPhase(
+  identity: ContainerIdentity,
+  watch: Record<string, number | undefined>,
+): Promise<{ withIds: PublishRate; withoutIds: PublishRate }> {
+  const binding = await BenchBinding.open(RABBIT_URL);
+  try {
+    await publishLoop(binding, identity, WARMUP_LINES, LINE_BYTES - 1);
+    await binding.purge();
+    const run = async (ids: boolean) => {
+      const rate = await publishLoop(binding, identity, LINES, LINE_BYTES - 1, watch, ids);
+      const inQueue = await binding.count();
+      if (inQueue !== LINES) throw new Error(`raw broker: the queue holds ${inQueue} of ${LINES}`);
+      await binding.purge();
+      return rate;
+    };
+    const withIds = await run(true);
+    return { withIds, withoutIds: await run(false) };
+  } finally {
+    await binding.close();
+  }
+}
+
+/** 3, for scale: the least a shipper can do in one process, after a warm-up. */
+async function shipperPhase(
+  engine: DockerEngine,
+  docker: DockerClient,
+  identity: ContainerIdentity,
+  watch: Record<string, number | undefined>,
+): Promise<ShipRate> {
+  const binding = await BenchBinding.open(RABBIT_URL);
+  const ids: string[] = [];
+  try {
+    let rate: ShipRate | undefined;
+    for (const n of [WARMUP_LINES, LINES]) {
+      const id = await engine.run(
+        "--name",
+        `ship-${crypto.randomUUID().slice(0, 8)}`,
+        TEST_IMAGE,
+        "sh",
+        "-c",
+        burstScript(n, LINE_BYTES, 600),
+      );
+      ids.push(id);
+      rate = await bareShipper(docker, binding, id, identity, n, watch);
+      await binding.purge();
+    }
+    return rate!;
+  } finally {
+    if (ids.length > 0) await engine.docker("rm", "-f", ...ids);
+    await binding.close();
+  }
+}
+
+/** 3 and 4: karotten with `OVERFLOW=pause` (a burst must not be dropped), after a warm-up. */
+async function endToEndPhase(
+  engine: DockerEngine,
+  watch: Record<string, number | undefined>,
+): Promise<EndToEnd> {
+  const binding = await BenchBinding.open(RABBIT_URL);
+  try {
+    const k = await karotten(engine, binding.exchange, { OVERFLOW: "pause" });
+    try {
+      const tag = crypto.randomUUID().slice(0, 6);
+      await endToEnd(engine, k, binding, WARMUP_LINES, LINE_BYTES, `e2e-warm-${tag}`);
+      return await endToEnd(engine, k, binding, LINES, LINE_BYTES, `e2e-run-${tag}`, watch);
+    } finally {
+      await stopKarotten(k);
+      await keepLog("end-to-end", k);
+    }
+  } finally {
+    await binding.close();
+  }
+}
+
+/** 6 or 5: karotten with its default settings, and a consumer that times each arrival. */
+async function lagPhase<T>(
+  engine: DockerEngine,
+  name: string,
+  f: (k: Karotten, binding: BenchBinding, arrivals: Arrivals) => Promise<T>,
+): Promise<T> {
+  const binding = await BenchBinding.open(RABBIT_URL);
+  try {
+    const arrivals = new Arrivals();
+    await binding.consume(arrivals.onMessage);
+    const k = await karotten(engine, binding.exchange);
+    try {
+      return await f(k, binding, arrivals);
+    } finally {
+      await stopKarotten(k);
+      await keepLog(name, k);
+    }
+  } finally {
+    await binding.close();
+  }
+}
+
+/** 4: memory with a full buffer; the broker app is stopped for a few seconds. */
+async function fullBufferPhase(engine: DockerEngine): Promise<FullBuffer> {
+  const durable = await durableExchange(RABBIT_URL);
+  try {
+    const k = await karotten(engine, durable.exchange, {
+      KAROTTEN_TUNING: JSON.stringify({ dropReportIntervalMs: 200 }),
+    });
+    try {
+      return await fullBuffer(engine, k, FULL_LINES, FULL_LINE_BYTES);
+    } finally {
+      // It may be waiting out a reconnect backoff: its exit code does not matter here.
+      await k.stop();
+      await keepLog("full-buffer", k);
+    }
+  } finally {
+    await durable.remove();
+  }
+}
+
+async function run(): Promise<Results> {
+  const date = new Date().toISOString();
+  const loadBefore = loadAverage();
+  const otherTestsBefore = otherDenoTests().length;
+  progress(`starting a private dockerd (load ${loadBefore}, other deno tests ${otherTestsBefore})`);
+  const engine = await DockerEngine.start();
+  const pool = new ConnectionPool(engine.sock, { maxIdle: 2, idleTimeoutMs: 60_000 });
+  const docker = new DockerClient(pool, 15_000);
+  try {
+    const engineV = await engineVersion(pool);
+    const rabbitmq = await phase("broker version", brokerVersion);
+
+    progress(`1. raw Docker: a container prints ${LINES} lines, then our client reads them`);
+    const src = await engine.run(
+      "--name",
+      "raw-src",
+      TEST_IMAGE,
+      "sh",
+      "-c",
+      burstScript(LINES, LINE_BYTES),
+    );
+    await engine.docker("wait", src);
+    let rawDocker: ReadRate | undefined;
+    for (let i = 0; i < RAW_READS; i++) {
+      const r = await readLogs(docker, src, LINES);
+      progress(`   read ${i + 1}: ${Math.round(r.lines / r.seconds)} lines/s`);
+      if (rawDocker === undefined || r.seconds < rawDocker.seconds) rawDocker = r;
+    }
+    const info = await docker.inspect(src, AbortSignal.timeout(10_000));
+    // The identity of the end-to-end container: same name length, same image, so same bodies.
+    const identity = identify(info.Id, "/e2e-run-000000", info.Config.Image, info.Config.Labels);
+    await engine.docker("rm", "-f", src);
+
+    progress(`2. raw broker: bare amqplib loop, ${WARMUP_LINES} warm-up + ${LINES} envelopes`);
+    const { bench: _, ...others } = watched(engine);
+    const broker = await phase("raw broker", () => rawBrokerPhase(identity, others));
+    const rawBroker = broker.withIds;
+    progress(
+      `   ${Math.round(LINES / rawBroker.seconds)} msg/s; without message ids ` +
+        `${Math.round(LINES / broker.withoutIds.seconds)} msg/s`,
+    );
+
+    progress("3. for scale: a bare shipper (our client + bare amqplib loop, one process)");
+    const shipper = await phase(
+      "bare shipper",
+      () => shipperPhase(engine, docker, identity, others),
+    );
+    progress(`   ${Math.round((shipper.lines - shipper.before) / shipper.seconds)} lines/s`);
+
+    progress("3. end to end: karotten (OVERFLOW=pause) follows a container into the queue");
+    const e2e = await phase("end to end", () => endToEndPhase(engine, watched(engine)));
+    progress(
+      `   ${Math.round((e2e.lines - e2e.before) / e2e.seconds)} lines/s, ` +
+        `${e2e.cpuUsPerLine.toFixed(1)} µs CPU/line`,
+    );
+
+    progress(`6. attach latency: ${ATTACH_CONTAINERS} containers, one after the other`);
+    const attach = await phase("attach", () =>
+      lagPhase(
+        engine,
+        "attach",
+        (k, binding, arrivals) =>
+          attachLatency(engine, docker, k, binding, arrivals, ATTACH_CONTAINERS),
+      ));
+    progress(`   p50 ${attach.p50Ms.toFixed(0)} ms, p99 ${attach.p99Ms.toFixed(0)} ms`);
+
+    progress(
+      `5. fan-in: ${FAN_CONTAINERS} containers × ${FAN_LINES_PER_S} lines/s × ${FAN_SECONDS} s`,
+    );
+    const fan = await phase(
+      "fan-in",
+      () =>
+        lagPhase(engine, "fan-in", (k, binding, arrivals) =>
+          fanIn(
+            engine,
+            docker,
+            k,
+            binding,
+            arrivals,
+            FAN_CONTAINERS,
+            FAN_LINES_PER_S,
+            FAN_SECONDS,
+            LINE_BYTES,
+            watched(engine),
+          )),
+    );
+    progress(
+      `   p50 ${fan.lagP50Ms.toFixed(0)} ms, p99 ${fan.lagP99Ms.toFixed(0)} ms, lost ${fan.lost}`,
+    );
+
+    progress(`4. full buffer: broker stopped, ${FULL_LINES} lines of ${FULL_LINE_BYTES} bytes`);
+    const full = await fullBufferPhase(engine);
+    progress(`   VmHWM ${(full.hwmBytes / 1024 / 1024).toFixed(1)} MB`);
+
+    const deno = Deno.version;
+    return {
+      date,
+      runSeconds: (performance.now() - t0) / 1000,
+      machine: machine(),
+      versions: {
+        deno: deno.deno,
+        v8: deno.v8,
+        docker: engineV.Version,
+        dockerApi: engineV.ApiVersion,
+        rabbitmq,
+      },
+      load: {
+        loadBefore,
+        loadAfter: loadAverage(),
+        otherTestsBefore,
+        otherTestsAfter: otherDenoTests().length,
+        disturbances,
+      },
+      lines: LINES,
+      lineBytes: LINE_BYTES,
+      rawDocker: rawDocker!,
+      rawBroker,
+      rawBrokerNoIds: broker.withoutIds,
+      shipper,
+      endToEnd: e2e,
+      fullBuffer: full,
+      fanIn: fan,
+      attach,
+    };
+  } finally {
+    pool.clear();
+    await engine.stop();
+  }
+}
+
+async function brokerVersion(): Promise<string> {
+  const b = await BenchBinding.open(RABBIT_URL);
+  try {
+    return b.version;
+  } finally {
+    await b.close();
+  }
+}
+
+if (import.meta.main) {
+  const results = await run();
+  const tg = targets(results);
+  console.log(environment(results).join("\n"));
+  console.log();
+  console.log(table(results));
+  console.log();
+  const missed = tg.filter((t) => !t.holds);
+  console.log(
+    missed.length === 0
+      ? `all ${tg.length} targets hold`
+      : `${tg.length - missed.length} of ${tg.length} targets hold; missed: ${
+        missed.map((t) => t.name).join("; ")
+      }`,
+  );
+  await Deno.writeTextFile(
+    new URL("results.json", OUT_DIR),
+    JSON.stringify({ ...results, targets: tg }, null, 2) + "\n",
+  );
+  await Deno.writeTextFile(new URL("results.svg", OUT_DIR), svg(results));
+  console.error(`wrote bench/results.json and bench/results.svg`);
+}
