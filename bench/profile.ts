@@ -88,10 +88,11 @@ class Profiled {
 }
 
 const engine = await DockerEngine.start();
-const binding = await BenchBinding.open(RABBIT_URL);
 const dir = await Deno.makeTempDir({ prefix: "kt-prof." });
 const daemons: Profiled[] = [];
+let binding: BenchBinding | undefined;
 try {
+  binding = await BenchBinding.open(RABBIT_URL);
   const env: Record<string, string> = {
     RABBITMQ_URL: RABBIT_URL,
     DOCKER_SOCK: engine.sock,
@@ -179,8 +180,11 @@ try {
       console.error(`daemon killed; its last lines:\n${d.lines.slice(-15).join("\n")}`);
     }
   }
-  await binding.close();
-  await engine.stop();
+  try {
+    await binding?.close();
+  } finally {
+    await engine.stop();
+  }
 }
 
 /** The largest mappings of a process by resident size, as text (`KT_SMAPS=1`). */
