@@ -10,7 +10,7 @@
  * @module
  */
 import { delay } from "../lib/async/delay.ts";
-import { permissionFlags } from "../lib/permissions.ts";
+import { daemonFlags } from "../lib/permissions.ts";
 import { DockerEngine, TEST_IMAGE } from "../tests/helpers/dockerd.ts";
 import { REPO_ROOT } from "../tests/helpers/karotten.ts";
 import { RABBIT_URL } from "../tests/helpers/rabbit.ts";
@@ -49,7 +49,7 @@ class Profiled {
         "--quiet",
         ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : []),
         ...(V8_FLAGS ? [`--v8-flags=${V8_FLAGS}`] : []),
-        ...permissionFlags((n) => env[n]),
+        ...daemonFlags((n) => env[n]),
         "main.ts",
       ],
       cwd: REPO_ROOT,

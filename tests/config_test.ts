@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DEFAULT_TUNING, loadConfig, redactUrl } from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
-import { permissionFlags } from "../lib/permissions.ts";
+import { daemonFlags, permissionFlags } from "../lib/permissions.ts";
 import { createLogger, urlSecrets } from "../lib/log.ts";
 
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
@@ -69,4 +69,11 @@ Deno.test("permissionFlags scopes the daemon to the socket and the broker", () =
   assert.ok(withState.includes("--allow-read=/var/run/docker.sock,/var/lib/k"));
   assert.ok(withState.includes("--allow-write=/var/run/docker.sock,/var/lib/k"));
   assert.ok(withState.includes("--allow-net=unix:/var/run/docker.sock,h:5672"));
+});
+
+Deno.test("daemonFlags adds only runtime flags to the permission set", () => {
+  const vars = env({ RABBITMQ_URL: "amqp://h" });
+  const flags = daemonFlags(vars);
+  assert.deepEqual(flags.slice(0, permissionFlags(vars).length), permissionFlags(vars));
+  assert.ok(flags.slice(permissionFlags(vars).length).every((f) => f.startsWith("--v8-flags=")));
 });

@@ -1,8 +1,8 @@
 /**
- * Prints the daemon's permission flags for the current environment, space-separated:
+ * Prints the daemon's flags (permissions and runtime) for the current environment, space-separated:
  * `deno task start` and `deno task compile` splice them in.
  * @module
  */
-import { permissionFlags } from "../lib/permissions.ts";
+import { daemonFlags } from "../lib/permissions.ts";
 
-console.log(permissionFlags((name) => Deno.env.get(name)).join(" "));
+console.log(daemonFlags((name) => Deno.env.get(name)).join(" "));

@@ -4,7 +4,7 @@
  * can await log events (`<ISO time> <level> <event> key=value ...`).
  * @module
  */
-import { permissionFlags } from "../../lib/permissions.ts";
+import { daemonFlags } from "../../lib/permissions.ts";
 
 /** The repo root: the daemon's working directory. */
 export const REPO_ROOT: string = decodeURIComponent(new URL("../../", import.meta.url).pathname);
@@ -36,7 +36,7 @@ export interface Karotten {
 }
 
 /**
- * Spawns `deno run --quiet ...permissionFlags(env) main.ts` in the repo root with a clean
+ * Spawns `deno run --quiet ...daemonFlags(env) main.ts` in the repo root with a clean
  * environment: `PATH`, `HOME`, `NO_COLOR=1`, `DENO_DIR` if set, then `env`. Every test that
  * starts it must await `stop()` or `exited` before it ends (Deno's sanitizers check).
  *
@@ -62,7 +62,7 @@ export function startKarotten(
     if (value !== undefined) base[name] = value;
   }
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...permissionFlags((n) => env[n]), script],
+    args: ["run", "--quiet", ...daemonFlags((n) => env[n]), script],
     cwd: REPO_ROOT,
     clearEnv: true,
     env: { ...base, ...env },
