@@ -4,6 +4,7 @@
  * @module
  */
 import { decodeTimestamp, isTimestampPrefix, timestampPrefixEnd } from "./timestamp.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** The output stream a line came from. */
 export type StreamName = "stdout" | "stderr";
@@ -265,7 +266,7 @@ export class LineAssembler {
         st.bytes += last.length;
       }
       while (st.bytes > this.#max) this.#cutFront(st, stream);
-      message = st.pieces.length === 1 ? st.pieces[0] : join(st.pieces, st.bytes);
+      message = concatBytes(st.pieces, st.bytes);
     }
     const skip = st.cut && message.length === 0;
     st.pieces = [];
@@ -314,14 +315,4 @@ function dropTrailingCr(st: Pending): void {
   st.bytes--;
   if (last.length === 1) st.pieces.pop();
   else st.pieces[k] = last.subarray(0, last.length - 1);
-}
-
-function join(pieces: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -172,3 +172,14 @@ class Running implements Karotten {
     for (const listener of [...this.#listeners]) listener(line);
   }
 }
+
+/** Lines of karotten's own log added to a failure by `withLogTail`. */
+export const LOG_TAIL_LINES = 40;
+
+/** `err` with the end of karotten's log (without per-message debug lines) in its message. */
+export function withLogTail(err: unknown, k: Karotten): Error {
+  const tail = k.lines.filter((l) => !/ debug (published|docker_get) /.test(l))
+    .slice(-LOG_TAIL_LINES).join("\n");
+  const message = err instanceof Error ? err.message : String(err);
+  return new Error(`${message}\n--- karotten's log (last lines) ---\n${tail}`, { cause: err });
+}

@@ -25,7 +25,7 @@ import {
   type RecordedRequest,
   write,
 } from "../helpers/fake_engine.ts";
-import { type Karotten, startKarotten } from "../helpers/karotten.ts";
+import { type Karotten, startKarotten, withLogTail } from "../helpers/karotten.ts";
 import { type Binding, freshBinding, RABBIT_URL, type Received } from "../helpers/rabbit.ts";
 import { concatBytes } from "../../lib/bytes.ts";
 
@@ -821,15 +821,4 @@ Deno.test("fake engine: an engine socket that goes away makes karotten exit 3", 
 
 function enc(s: string): Uint8Array {
   return new TextEncoder().encode(s);
-}
-
-/** Lines of karotten's own log added to a failure. */
-const LOG_TAIL_LINES = 40;
-
-/** `err` with the end of karotten's log (without per-message debug lines) in its message. */
-function withLogTail(err: unknown, k: Karotten): Error {
-  const tail = k.lines.filter((l) => !/ debug (published|docker_get) /.test(l))
-    .slice(-LOG_TAIL_LINES).join("\n");
-  const message = err instanceof Error ? err.message : String(err);
-  return new Error(`${message}\n--- karotten's log (last lines) ---\n${tail}`, { cause: err });
 }

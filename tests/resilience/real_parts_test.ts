@@ -15,7 +15,7 @@ import type { Tuning } from "../../lib/config.ts";
 import { EXIT_OK } from "../../lib/exit_codes.ts";
 import { waitFor, withDeadline } from "../helpers/deadline.ts";
 import { DockerEngine, type DockerEngineOptions, TEST_IMAGE } from "../helpers/dockerd.ts";
-import { type Karotten, startKarotten } from "../helpers/karotten.ts";
+import { type Karotten, startKarotten, withLogTail } from "../helpers/karotten.ts";
 import {
   type Binding,
   freshBinding,
@@ -644,15 +644,4 @@ class PausableProxy {
       if (!isDisconnect(err)) throw err;
     }
   }
-}
-
-/** Lines of karotten's own log added to a failure. */
-const LOG_TAIL_LINES = 40;
-
-/** `err` with the end of karotten's log (without per-message debug lines) in its message. */
-function withLogTail(err: unknown, k: Karotten): Error {
-  const tail = k.lines.filter((l) => !/ debug (published|docker_get) /.test(l))
-    .slice(-LOG_TAIL_LINES).join("\n");
-  const message = err instanceof Error ? err.message : String(err);
-  return new Error(`${message}\n--- karotten's log (last lines) ---\n${tail}`, { cause: err });
 }
