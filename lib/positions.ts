@@ -4,6 +4,7 @@
  * skips that many messages at the timestamp, so nothing is sent twice and nothing is missed.
  * @module
  */
+import { compareTimestamps } from "./docker/timestamp.ts";
 
 /** Where a container's stream was when it was last read. */
 export interface Position {
@@ -15,23 +16,13 @@ export interface Position {
 
 /**
  * Orders two engine timestamps. The engine writes UTC with 9 fixed digits, where text order is
- * time order; other forms fall back to `Date.parse` plus the fraction.
+ * time order (the per-line fast path); other forms are compared by their instants.
  */
 export function compareTs(a: string, b: string): number {
   if (a.length === b.length && a.endsWith("Z") && b.endsWith("Z")) {
     return a < b ? -1 : a > b ? 1 : 0;
   }
-  const na = tsNanos(a);
-  const nb = tsNanos(b);
-  return na < nb ? -1 : na > nb ? 1 : 0;
-}
-
-function tsNanos(ts: string): bigint {
-  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(ts);
-  if (!m) return 0n;
-  const ms = Date.parse(m[1] + m[3]);
-  if (Number.isNaN(ms)) return 0n;
-  return BigInt(ms) * 1_000_000n + BigInt((m[2] ?? "").padEnd(9, "0").slice(0, 9) || "0");
+  return compareTimestamps(a, b);
 }
 
 /**
@@ -40,7 +31,7 @@ function tsNanos(ts: string): bigint {
  * other) leaves it unchanged.
  */
 export function advance(pos: Position, ts: string): number {
-  const c = compareTs(ts, pos.ts);
+  const c = pos.ts === "" ? 1 : compareTs(ts, pos.ts);
   if (c > 0) {
     pos.ts = ts;
     pos.count = 1;
