@@ -1,7 +1,22 @@
 /**
- * The `kt/busybox:latest` image for `DockerEngine`, and the check of what a private engine needs.
+ * The `kt/busybox:latest` image for the private test engines, and the check of what each needs.
  * @module
  */
+
+/** The image every test engine has: busybox-static with all its applets, `CMD ["/bin/sh"]`. */
+export const TEST_IMAGE = "kt/busybox:latest";
+
+/** What a private engine of each kind needs on PATH beside the docker CLI and a static busybox. */
+const ENGINE_TOOLS = {
+  docker: ["dockerd", "containerd"],
+  podman: ["podman", "conmon", "runc", "catatonit"],
+} as const;
+
+/** How to install what an engine needs (Debian packages), for the error message. */
+const INSTALL_HINT = {
+  docker: "apt-get install -y docker.io busybox-static",
+  podman: "apt-get install -y podman catatonit docker.io busybox-static",
+} as const;
 
 let imageTarCache: Promise<Uint8Array> | undefined;
 
@@ -52,11 +67,11 @@ async function buildImageTar(): Promise<Uint8Array> {
   }
 }
 
-/** Throws one Error naming every missing prerequisite of a private engine. */
-export async function checkPrerequisites(): Promise<void> {
+/** Throws one Error naming every missing prerequisite of a private engine of `kind`. */
+export async function checkPrerequisites(kind: "docker" | "podman"): Promise<void> {
   const missing: string[] = [];
   if (Deno.uid() !== 0) missing.push(`root (running as uid ${Deno.uid()})`);
-  for (const tool of ["dockerd", "containerd", "docker", "tar", "umount"]) {
+  for (const tool of [...ENGINE_TOOLS[kind], "docker", "tar", "umount"]) {
     if (await findInPath(tool) === undefined) missing.push(`\`${tool}\` on PATH`);
   }
   try {
@@ -66,8 +81,8 @@ export async function checkPrerequisites(): Promise<void> {
   }
   if (missing.length > 0) {
     throw new Error(
-      `DockerEngine needs: ${missing.join("; ")}. ` +
-        "Run as root after `apt-get install -y docker.io busybox-static` (see .ci/run).",
+      `A private ${kind} engine needs: ${missing.join("; ")}. ` +
+        `Run as root after \`${INSTALL_HINT[kind]}\` (see .ci/run).`,
     );
   }
 }

@@ -20,9 +20,9 @@ export function isAlive(pid: number): boolean {
   return state !== "Z" && state !== "X";
 }
 
-/** SIGKILLs every process whose command line names a path under `dir`; returns what it killed. */
-export async function killStrayProcesses(dir: string): Promise<string[]> {
-  const killed: string[] = [];
+/** Live processes (other than this one) whose command line names a path under `dir`. */
+async function processesUnder(dir: string): Promise<{ pid: number; cmdline: string }[]> {
+  const found: { pid: number; cmdline: string }[] = [];
   const needle = `${dir}/`;
   for await (const entry of Deno.readDir("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
@@ -35,7 +35,25 @@ export async function killStrayProcesses(dir: string): Promise<string[]> {
       if (err instanceof Deno.errors.NotFound) continue; // exited meanwhile
       throw err;
     }
-    if (!cmdline.includes(needle) || !isAlive(pid)) continue;
+    if (cmdline.includes(needle) && isAlive(pid)) found.push({ pid, cmdline });
+  }
+  return found;
+}
+
+/**
+ * SIGKILLs every process whose command line names a path under `dir`; returns what it killed.
+ * With `graceMs`, first waits up to that long for them to exit by themselves (helpers an engine
+ * runs after a container is removed).
+ */
+export async function killStrayProcesses(dir: string, graceMs = 0): Promise<string[]> {
+  if (graceMs > 0) {
+    await waitFor(async () => (await processesUnder(dir)).length === 0, {
+      timeoutMs: graceMs,
+      what: `processes under ${dir} to exit`,
+    }).catch(() => {/* whatever is left is killed and reported below */});
+  }
+  const killed: string[] = [];
+  for (const { pid, cmdline } of await processesUnder(dir)) {
     try {
       Deno.kill(pid, "SIGKILL");
       killed.push(`${pid} ${cmdline.slice(0, 120)}`);

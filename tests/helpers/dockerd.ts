@@ -10,20 +10,22 @@
  * @module
  */
 import { waitFor } from "./deadline.ts";
-import { checkPrerequisites, imageTar } from "./_busybox_image.ts";
+import { checkPrerequisites, imageTar, TEST_IMAGE } from "./_busybox_image.ts";
+import {
+  containerIdOf,
+  dockerCli,
+  errorMessage as message,
+  logTail,
+  spawnDetached,
+} from "./_docker_cli.ts";
 import { isAlive, killStrayProcesses, ping, readPid, unmountUnder } from "./_host.ts";
 
-/** The image every engine has: busybox-static with all its applets, `CMD ["/bin/sh"]`. */
-export const TEST_IMAGE = "kt/busybox:latest";
+export { TEST_IMAGE };
 
 /** Longest wait for a new `dockerd` to answer `/_ping`. */
 export const ENGINE_START_TIMEOUT_MS = 30_000;
 /** Longest wait for `dockerd` to exit after SIGTERM (before SIGKILL). */
 export const ENGINE_STOP_TIMEOUT_MS = 20_000;
-/** Longest run of one `docker` CLI command. */
-export const DOCKER_CLI_TIMEOUT_MS = 60_000;
-
-const LOG_TAIL_LINES = 40;
 
 /** Options of `DockerEngine.start`. */
 export interface DockerEngineOptions {
@@ -33,6 +35,8 @@ export interface DockerEngineOptions {
 
 /** A private `dockerd`; see the module doc. */
 export class DockerEngine {
+  /** Which engine this is. */
+  readonly kind = "docker" as const;
   /** The engine's unix socket (`<dir>/docker.sock`). */
   readonly sock: string;
   /** The temp folder holding the socket, data and exec roots and the log. */
@@ -53,7 +57,7 @@ export class DockerEngine {
    * when `dockerd` does not come up, an Error that holds the end of its log.
    */
   static async start(opts: DockerEngineOptions = {}): Promise<DockerEngine> {
-    await checkPrerequisites();
+    await checkPrerequisites("docker");
     const image = await imageTar();
     const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "kt." });
     const engine = new DockerEngine(dir, opts.liveRestore ?? false);
@@ -87,12 +91,9 @@ export class DockerEngine {
 
   /** `docker run -d --pull never --network none ...args`; returns the full container id. */
   async run(...args: string[]): Promise<string> {
-    const out = await this.#cli(["run", "-d", "--pull", "never", "--network", "none", ...args]);
-    const id = out.split("\n").at(-1)?.trim() ?? "";
-    if (!/^[0-9a-f]{64}$/.test(id)) {
-      throw new Error(`Cannot read a container id from docker run: got "${out}"`);
-    }
-    return id;
+    return containerIdOf(
+      await this.#cli(["run", "-d", "--pull", "never", "--network", "none", ...args]),
+    );
   }
 
   /**
@@ -161,18 +162,7 @@ export class DockerEngine {
       "--log-level=warn",
       ...(this.#liveRestore ? ["--live-restore"] : []),
     ];
-    // The shell starts dockerd in the background and exits: dockerd outlives this call.
-    const out = await new Deno.Command("sh", {
-      args: ["-c", '"$@" >>"$KT_LOG" 2>&1 </dev/null & echo $!', "sh", "dockerd", ...flags],
-      env: { KT_LOG: `${d}/dockerd.log` },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const pid = Number(new TextDecoder().decode(out.stdout).trim());
-    if (!out.success || !Number.isInteger(pid) || pid <= 0) {
-      throw new Error(`Cannot start dockerd: ${new TextDecoder().decode(out.stderr)}`);
-    }
+    const pid = await spawnDetached("dockerd", flags, `${d}/dockerd.log`);
     this.#pid = pid;
     try {
       await waitFor(async () => {
@@ -208,67 +198,7 @@ export class DockerEngine {
     }
   }
 
-  async #cli(args: string[], stdin?: Uint8Array): Promise<string> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), DOCKER_CLI_TIMEOUT_MS);
-    try {
-      const child = new Deno.Command("docker", {
-        args: ["-H", `unix://${this.sock}`, ...args],
-        clearEnv: true,
-        env: cliEnv(`${this.dir}/cli`),
-        stdin: stdin === undefined ? "null" : "piped",
-        stdout: "piped",
-        stderr: "piped",
-        signal: ac.signal,
-      }).spawn();
-      const [, out] = await Promise.all([
-        stdin === undefined ? undefined : writeAndClose(child.stdin, stdin),
-        child.output(),
-      ]);
-      const text = new TextDecoder().decode(out.stdout).trim();
-      if (!out.success) {
-        const why = ac.signal.aborted ? ` (killed after ${DOCKER_CLI_TIMEOUT_MS}ms)` : "";
-        throw new Error(
-          `docker ${args.join(" ")} failed with exit code ${out.code}${why}: ` +
-            new TextDecoder().decode(out.stderr).trim(),
-        );
-      }
-      return text;
-    } finally {
-      clearTimeout(timer);
-    }
+  #cli(args: string[], stdin?: Uint8Array): Promise<string> {
+    return dockerCli(this.sock, `${this.dir}/cli`, args, stdin);
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/** A clean environment for the docker CLI: no DOCKER_HOST/DOCKER_CONTEXT, its own config dir. */
-function cliEnv(configDir: string): Record<string, string> {
-  const env: Record<string, string> = { DOCKER_CONFIG: configDir };
-  for (const name of ["PATH", "HOME"]) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) env[name] = value;
-  }
-  return env;
-}
-
-/** Writes all of `bytes` to a child's stdin and closes it. */
-async function writeAndClose(stream: WritableStream<Uint8Array>, bytes: Uint8Array): Promise<void> {
-  const writer = stream.getWriter();
-  await writer.write(bytes);
-  await writer.close();
-}
-
-/** The last lines of the dockerd log, for error messages. */
-async function logTail(path: string): Promise<string> {
-  try {
-    return (await Deno.readTextFile(path)).trimEnd().split("\n").slice(-LOG_TAIL_LINES).join("\n");
-  } catch (err) {
-    return `(cannot read ${path}: ${message(err)})`;
-  }
-}
-
-/** The message of anything thrown. */
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

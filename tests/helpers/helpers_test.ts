@@ -8,7 +8,7 @@ import { Buffer } from "node:buffer";
 // @ts-types="@types/amqplib"
 import amqp from "amqplib";
 import { waitFor, withDeadline } from "./deadline.ts";
-import { DockerEngine, TEST_IMAGE } from "./dockerd.ts";
+import { startEngine, TEST_IMAGE } from "./engine.ts";
 import {
   freshBinding,
   RABBIT_URL,
@@ -54,7 +54,7 @@ Deno.test("withDeadline passes a result through and times out a hung promise", a
 });
 
 // ---------------------------------------------------------------------------------------------
-// dockerd
+// the private engine (dockerd or Podman, as KAROTTEN_TEST_ENGINE says)
 
 /** What of an engine is still on the host: processes naming its folder, mounts under it. */
 async function leftovers(dir: string): Promise<string[]> {
@@ -82,8 +82,8 @@ async function leftovers(dir: string): Promise<string[]> {
   return found;
 }
 
-Deno.test("DockerEngine runs a container, keeps it across a live-restore restart, cleans up", async (t) => {
-  const engine = await DockerEngine.start({ liveRestore: true });
+Deno.test("startEngine runs a container, keeps it across a live-restore restart, cleans up", async (t) => {
+  const engine = await startEngine({ liveRestore: true });
   try {
     assert.ok(engine.sock.length < 100, `socket path too long: ${engine.sock}`);
     let id = "";
@@ -131,8 +131,8 @@ Deno.test("DockerEngine runs a container, keeps it across a live-restore restart
   await engine.stop(); // a second stop is a no-op
 });
 
-Deno.test("DockerEngine without live-restore stops with running containers and leaves nothing", async () => {
-  const engine = await DockerEngine.start();
+Deno.test("startEngine without live-restore stops with running containers and leaves nothing", async () => {
+  const engine = await startEngine();
   try {
     // `sh` as PID 1 ignores SIGTERM: stop() must not wait it out.
     await engine.run(TEST_IMAGE, "sh", "-c", "while true; do sleep 1; done");
