@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { DockerEngine, TEST_IMAGE } from "./helpers/dockerd.ts";
+import { startEngine, TEST_IMAGE, type TestEngine } from "./helpers/engine.ts";
 import {
   type Binding,
   freshBinding,
@@ -41,7 +41,7 @@ function assertNoGaps(nums: number[], what: string): number {
   return nums.length - seen.size;
 }
 
-function env(binding: Binding, engine: DockerEngine, extra: Record<string, string> = {}) {
+function env(binding: Binding, engine: TestEngine, extra: Record<string, string> = {}) {
   return {
     RABBITMQ_URL: RABBIT_URL,
     DOCKER_SOCK: engine.sock,
@@ -52,7 +52,7 @@ function env(binding: Binding, engine: DockerEngine, extra: Record<string, strin
 
 /** Runs a ticker, lets `disturb` happen while it writes, stops it, returns its messages. */
 async function tickThrough(
-  engine: DockerEngine,
+  engine: TestEngine,
   binding: Binding,
   k: () => Karotten,
   disturb: (id: string) => Promise<void>,
@@ -85,7 +85,7 @@ async function tickThrough(
 }
 
 Deno.test("delivery: no line lost or repeated through faults on real parts", async (t) => {
-  const engine = await DockerEngine.start({ liveRestore: true });
+  const engine = await startEngine({ liveRestore: true });
   try {
     await t.step("engine restart (live-restore) while writing: 0 lost, 0 duplicated", async () => {
       const binding = await freshBinding();

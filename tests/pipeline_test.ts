@@ -4,7 +4,7 @@
  * file; every step uses its own containers and filters messages by container id.
  */
 import assert from "node:assert/strict";
-import { DockerEngine, TEST_IMAGE } from "./helpers/dockerd.ts";
+import { startEngine, TEST_IMAGE } from "./helpers/engine.ts";
 import { freshBinding, RABBIT_URL, type Received } from "./helpers/rabbit.ts";
 import { startKarotten } from "./helpers/karotten.ts";
 import { waitFor } from "./helpers/deadline.ts";
@@ -20,7 +20,7 @@ const of = (msgs: Received[], id: string) =>
   msgs.filter((m) => m.body.container_id === id.slice(0, 12));
 
 Deno.test("karotten ships every running container's lines under the routing-key contract", async (t) => {
-  const engine = await DockerEngine.start();
+  const engine = await startEngine();
   const binding = await freshBinding();
   // Present before karotten starts: one that already exited, one that keeps printing.
   const exited = await engine.run("--name", "gone-before", TEST_IMAGE, "sh", "-c", "echo never");

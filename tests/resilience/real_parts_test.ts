@@ -14,7 +14,7 @@ import amqp from "amqplib";
 import type { Tuning } from "../../lib/config.ts";
 import { EXIT_OK } from "../../lib/exit_codes.ts";
 import { waitFor, withDeadline } from "../helpers/deadline.ts";
-import { DockerEngine, type DockerEngineOptions, TEST_IMAGE } from "../helpers/dockerd.ts";
+import { type EngineOptions, startEngine, TEST_IMAGE, type TestEngine } from "../helpers/engine.ts";
 import { type Karotten, startKarotten, withLogTail } from "../helpers/karotten.ts";
 import {
   type Binding,
@@ -53,7 +53,7 @@ const numbers = (binding: Binding, id: string): number[] =>
   of(binding, id).map((m) => Number(/^n (\d+)$/.exec(String(m.body.message))?.[1]));
 
 /** The highest `n <i>` the container printed so far, from the engine's own log. */
-async function printed(engine: DockerEngine, id: string): Promise<number> {
+async function printed(engine: TestEngine, id: string): Promise<number> {
   const last = await engine.docker("logs", "--tail", "1", id);
   return Number(/n (\d+)\s*$/.exec(last)?.[1] ?? 0);
 }
@@ -68,17 +68,17 @@ function assertOnlyReads(k: Karotten): void {
 }
 
 interface Ctx {
-  engine: DockerEngine;
+  engine: TestEngine;
   binding: Binding;
   k: Karotten;
 }
 
 interface Setup {
   tuning?: Partial<Tuning>;
-  engine?: DockerEngineOptions;
+  engine?: EngineOptions;
   binding?: FreshBindingOptions;
   /** Runs before karotten starts (containers present at start). */
-  before?: (engine: DockerEngine) => Promise<void>;
+  before?: (engine: TestEngine) => Promise<void>;
   /** The broker URL karotten gets. @default RABBIT_URL */
   rabbitUrl?: string;
   /** Log every Docker request and published message. @default true */
@@ -90,7 +90,7 @@ interface Setup {
  * Afterwards karotten is stopped (exit code 0 expected) and everything is cleaned up.
  */
 async function withRealParts(setup: Setup, body: (ctx: Ctx) => Promise<void>): Promise<void> {
-  const engine = await DockerEngine.start(setup.engine);
+  const engine = await startEngine(setup.engine);
   let binding: Binding | undefined;
   let k: Karotten | undefined;
   let code: number | undefined;
