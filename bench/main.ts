@@ -319,7 +319,7 @@ async function run(): Promise<Results> {
     await engine.docker("wait", src);
     let rawDocker: ReadRate | undefined;
     for (let i = 0; i < RAW_READS; i++) {
-      const r = await readLogs(docker, src, LINES);
+      const r = await readLogs(pool, src, LINES);
       progress(`   read ${i + 1}: ${Math.round(r.lines / r.seconds)} lines/s`);
       if (rawDocker === undefined || r.seconds < rawDocker.seconds) rawDocker = r;
     }

@@ -16,6 +16,7 @@ import { Publisher } from "../lib/amqp/publisher.ts";
 import { DEFAULT_TUNING } from "../lib/config.ts";
 import { createLogger } from "../lib/log.ts";
 import { MessageQueue, type OutMessage } from "../lib/queue.ts";
+import { messageId } from "../lib/message.ts";
 
 const TOTAL = Number(Deno.args[0] ?? 50_000);
 const URL = Deno.args[1] ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -43,6 +44,7 @@ function messages(n: number): OutMessage[] {
     containerId: "f".repeat(64),
     timestamp: "2024-05-01T12:00:00.123456789Z",
     seq: i + 1,
+    messageId: messageId("f".repeat(12), "2024-05-01T12:00:00.123456789Z", i + 1),
   }));
 }
 

@@ -8,11 +8,11 @@ import { Buffer } from "node:buffer";
 import { DEFAULT_TUNING } from "../lib/config.ts";
 import type { DockerClient } from "../lib/docker/api.ts";
 import { FrameDemuxer } from "../lib/docker/frames.ts";
-import { LineAssembler } from "../lib/docker/lines.ts";
 import { delay } from "../lib/async/delay.ts";
 import type { ContainerIdentity } from "../lib/message.ts";
-import { EnvelopeEncoder } from "../lib/message.ts";
-import { messageIdOf } from "../lib/amqp/publisher.ts";
+import { EnvelopeEncoder, messageId } from "../lib/message.ts";
+import type { ConnectionPool } from "../lib/docker/conn.ts";
+import { httpGet } from "../lib/docker/http.ts";
 import type { BenchBinding } from "./_broker.ts";
 import { CpuMeter } from "./_proc.ts";
 
@@ -30,18 +30,22 @@ export interface ReadRate {
 }
 
 /**
- * Reads the log of an exited container (follow ends with the log) through `DockerClient.logs`,
+ * Reads the log of an exited container (follow ends with the log) through our HTTP client,
  * with `timestamps=1` as karotten asks, demuxes the frames and counts lines and bytes; nothing
  * else is done with them. The clock stops at the `expectLines`-th line.
  */
 export async function readLogs(
-  docker: DockerClient,
+  pool: ConnectionPool,
   id: string,
   expectLines: number,
 ): Promise<ReadRate> {
   const signal = AbortSignal.timeout(MEASURE_TIMEOUT_MS);
   const start = performance.now();
-  const res = await docker.logs(id, { kind: "beginning" }, signal);
+  const res = await httpGet(
+    pool,
+    `/containers/${id}/logs?follow=1&stdout=1&stderr=1&timestamps=1`,
+    { signal, headerTimeoutMs: DEFAULT_TUNING.headerTimeoutMs },
+  );
   let lines = 0;
   let bytes = 0;
   let end = 0;
@@ -85,16 +89,13 @@ export interface PublishRate {
 /** Properties karotten publishes with (`lib/amqp/connection.ts`), but the message id. */
 const PUBLISH_OPTIONS = { contentType: "application/json", persistent: true };
 
-const NO_BODY = Buffer.alloc(0);
-
 /** The properties of one message, as karotten sets them: with its message id. */
 function publishOptions(
   containerId: string,
   timestamp: string,
   seq: number,
 ): { contentType: string; persistent: boolean; messageId: string } {
-  const messageId = messageIdOf({ routingKey: "", body: NO_BODY, containerId, timestamp, seq });
-  return { ...PUBLISH_OPTIONS, messageId };
+  return { ...PUBLISH_OPTIONS, messageId: messageId(containerId, timestamp, seq) };
 }
 
 /**
@@ -289,22 +290,12 @@ export async function bareShipper(
   disturbed.addEventListener("abort", onDisturbed, { once: true });
   let lastTs = "";
   let seq = 0;
-  const assembler = new LineAssembler({
-    maxLineBytes: 1 << 20,
-    onLine: (stream, ts, message) => {
-      const enc = encoders[stream];
-      seq = ts === lastTs ? seq + 1 : 1;
-      lastTs = ts;
-      backlog.push({ key: enc.routingKey, body: enc.encode(ts, message), ts, seq });
-    },
-  });
-  const demux = new FrameDemuxer((stream, payload) => {
-    if (stream === 1) assembler.pushEntry("stdout", payload);
-    else if (stream === 2) assembler.pushEntry("stderr", payload);
-  });
   const meter = new CpuMeter({ shipper: Deno.pid, ...watch });
   const start = performance.now();
-  const res = await docker.logs(id, { kind: "beginning" }, signal);
+  const entries = await docker.logs(id, { kind: "beginning" }, {
+    tty: false,
+    maxLineBytes: 1 << 20,
+  }, signal);
   let read = 0;
   let first: { at: number; count: number } | undefined;
   let end = 0;
@@ -324,8 +315,13 @@ export async function bareShipper(
     }
   })().then(() => undefined, (err: unknown) => err ?? new Error("bare shipper: count failed"));
   try {
-    for await (const piece of res.body()) {
-      demux.push(piece);
+    for await (const batch of entries) {
+      for (const { stream, ts, message } of batch) {
+        const enc = encoders[stream];
+        seq = ts === lastTs ? seq + 1 : 1;
+        lastTs = ts;
+        backlog.push({ key: enc.routingKey, body: enc.encode(ts, message), ts, seq });
+      }
       read = sent + backlog.length - head;
       pump();
       while (backlog.length - head >= SHIPPER_BACKLOG) {
@@ -335,7 +331,6 @@ export async function bareShipper(
       if (read >= n) break;
     }
   } finally {
-    res.cancel();
     disturbed.removeEventListener("abort", onDisturbed);
   }
   const failed = await counting;

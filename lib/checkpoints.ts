@@ -7,7 +7,8 @@
 import { delay } from "./async/delay.ts";
 import { describe } from "./errors.ts";
 import type { Logger } from "./log.ts";
-import { compareTs, type Position } from "./positions.ts";
+import type { Position } from "./positions.ts";
+import { compareTimestamps } from "./time.ts";
 
 /** File name inside `STATE_DIR`. */
 export const CHECKPOINT_FILE = "checkpoints.json";
@@ -52,7 +53,7 @@ export class CheckpointStore {
     if (!cur) {
       this.#confirmed.set(containerId, { ts, count: seq });
     } else {
-      const c = compareTs(ts, cur.ts);
+      const c = compareTimestamps(ts, cur.ts);
       if (c < 0 || (c === 0 && seq <= cur.count)) return;
       cur.ts = ts;
       cur.count = seq;

@@ -45,13 +45,13 @@ export async function runDaemon(config: Config, log: Logger): Promise<number> {
     idleTimeoutMs: tuning.idleTimeoutMs,
   });
   const docker = new DockerClient(pool, tuning.headerTimeoutMs, log);
-  const queue = new MessageQueue(tuning.queueCapacity);
   const checkpoints = config.stateDir ? new CheckpointStore(config.stateDir, log) : undefined;
   const positions: Map<string, Position> = checkpoints ? await checkpoints.load() : new Map();
-  if (checkpoints) {
-    queue.onConfirmed = (msg) => checkpoints.confirmed(msg.containerId, msg.timestamp, msg.seq);
-    log.info("checkpoints_loaded", { containers: positions.size });
-  }
+  if (checkpoints) log.info("checkpoints_loaded", { containers: positions.size });
+  const queue = new MessageQueue(
+    tuning.queueCapacity,
+    checkpoints && ((msg) => checkpoints.confirmed(msg.containerId, msg.timestamp, msg.seq)),
+  );
   const publisher = new Publisher({
     url: config.rabbitmqUrl,
     exchange: config.exchange,

@@ -1,5 +1,6 @@
 /**
- * The routing key and the JSON envelope of the contract, as pure functions.
+ * The routing key, the JSON envelope and the message id of the contract, as pure functions (no
+ * clock, no I/O).
  *
  * Key: `<project>.<service>.<stream>`; project = label `com.docker.compose.project` or
  * `standalone`; service = label `com.docker.compose.service` or the container name without
@@ -7,6 +8,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { timestampToNanos } from "./time.ts";
 
 /** Compose project label. */
 export const PROJECT_LABEL = "com.docker.compose.project";
@@ -170,7 +172,14 @@ function isPlainText(s: string): boolean {
   return true;
 }
 
-/** The current time as RFC 3339 with 9 fractional digits (for lines the engine sent without one). */
-export function nowRfc3339Nano(): string {
-  return new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000000Z");
+/**
+ * The message id: the 12-hex container id, the engine timestamp in nanoseconds as 13 base-36
+ * digits, and the message's count at that timestamp in base 36 (e.g.
+ * `0123456789ab0kxw3p1z4q9m61`). The same line read again gets the same id. Compact on purpose:
+ * the broker's ingest cost grows with the id's length (57 characters cost ~25 %, measured).
+ * `shortId` is the container id's first 12 characters.
+ */
+export function messageId(shortId: string, timestamp: string, seq: number): string {
+  const nanos = timestampToNanos(timestamp).toString(36).padStart(13, "0");
+  return `${shortId}${nanos}${seq.toString(36)}`;
 }

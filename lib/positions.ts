@@ -4,7 +4,7 @@
  * skips that many messages at the timestamp, so nothing is sent twice and nothing is missed.
  * @module
  */
-import { compareTimestamps } from "./docker/timestamp.ts";
+import { compareTimestamps } from "./time.ts";
 
 /** Where a container's stream was when it was last read. */
 export interface Position {
@@ -15,23 +15,12 @@ export interface Position {
 }
 
 /**
- * Orders two engine timestamps. The engine writes UTC with 9 fixed digits, where text order is
- * time order (the per-line fast path); other forms are compared by their instants.
- */
-export function compareTs(a: string, b: string): number {
-  if (a.length === b.length && a.endsWith("Z") && b.endsWith("Z")) {
-    return a < b ? -1 : a > b ? 1 : 0;
-  }
-  return compareTimestamps(a, b);
-}
-
-/**
  * Advances a position by one message at `ts`; returns the message's count at that timestamp
  * (1-based). A timestamp older than the position (stdout and stderr are not ordered against each
  * other) leaves it unchanged.
  */
 export function advance(pos: Position, ts: string): number {
-  const c = pos.ts === "" ? 1 : compareTs(ts, pos.ts);
+  const c = pos.ts === "" ? 1 : compareTimestamps(ts, pos.ts);
   if (c > 0) {
     pos.ts = ts;
     pos.count = 1;

@@ -28,6 +28,8 @@ export interface OutMessage {
   timestamp: string;
   /** 1-based count of this container's messages at this exact timestamp. */
   seq: number;
+  /** AMQP `message_id`, deterministic per line (`messageId` in `message.ts`). */
+  messageId: string;
 }
 
 /** Counts of messages refused by `offer()`, by the state the queue was in. */
@@ -46,10 +48,8 @@ const CONFIRMED = 2;
 export class MessageQueue {
   /** Messages held at most, unpublished and unconfirmed together. */
   readonly capacity: number;
-  /** Set by the publisher while the broker has blocked the connection (memory/disk alarm). */
-  blocked = false;
-  /** Called for each message, in queue order, as the confirmed head advances past it; must not throw. */
-  onConfirmed?: (msg: OutMessage) => void;
+  readonly #onConfirmed: ((msg: OutMessage) => void) | undefined;
+  #blocked = false;
 
   #slots: (OutMessage | undefined)[];
   #state: Uint8Array;
@@ -67,7 +67,11 @@ export class MessageQueue {
   #messageWaiters = new Waiters();
   #emptyWaiters = new Waiters();
 
-  constructor(capacity: number) {
+  /**
+   * `onConfirmed` is called for each message, in queue order, as the confirmed head advances past
+   * it; it must not throw.
+   */
+  constructor(capacity: number, onConfirmed?: (msg: OutMessage) => void) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(
         `Cannot create queue: capacity must be a positive integer, got ${capacity}`,
@@ -76,6 +80,17 @@ export class MessageQueue {
     this.capacity = capacity;
     this.#slots = new Array<OutMessage | undefined>(capacity).fill(undefined);
     this.#state = new Uint8Array(capacity);
+    this.#onConfirmed = onConfirmed;
+  }
+
+  /** True while the broker has blocked publishing (memory or disk alarm). */
+  get blocked(): boolean {
+    return this.#blocked;
+  }
+
+  /** The publisher tells the broker's block state (it decides which drop counter counts). */
+  setBlocked(blocked: boolean): void {
+    this.#blocked = blocked;
   }
 
   /** Messages held: not yet published plus published and unconfirmed. */
@@ -86,7 +101,7 @@ export class MessageQueue {
   /** Appends `msg`; when full, counts a drop and returns false. Never waits. */
   offer(msg: OutMessage): boolean {
     if (this.#tail - this.#head >= this.capacity) {
-      if (this.blocked) this.#droppedBlocked++;
+      if (this.#blocked) this.#droppedBlocked++;
       else this.#droppedFull++;
       return false;
     }
@@ -146,7 +161,7 @@ export class MessageQueue {
       const msg = this.#slots[s]!;
       this.#slots[s] = undefined;
       this.#head++;
-      this.onConfirmed?.(msg);
+      this.#onConfirmed?.(msg);
       s = this.#head % cap;
     }
     if (this.#cursor < this.#head) this.#cursor = this.#head;

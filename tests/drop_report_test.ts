@@ -10,6 +10,7 @@ const MSG: OutMessage = {
   containerId: "c",
   timestamp: "t",
   seq: 1,
+  messageId: "m1",
 };
 
 Deno.test("startDropReporter logs drops once per interval and the rest on abort", async () => {
@@ -31,7 +32,7 @@ Deno.test("startDropReporter logs drops once per interval and the rest on abort"
   const ctl = new AbortController();
   q.offer(MSG);
   q.offer(MSG);
-  q.blocked = true;
+  q.setBlocked(true);
   q.offer(MSG);
   const reporting = startDropReporter(q, 5, log, ctl.signal);
   await firstReport.promise;

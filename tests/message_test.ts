@@ -5,6 +5,7 @@ import {
   fitKeyParts,
   identify,
   MAX_ROUTING_KEY_BYTES,
+  messageId,
   routingKey,
 } from "../lib/message.ts";
 
@@ -102,4 +103,16 @@ Deno.test("EnvelopeEncoder bodies do not share bytes with the line or each other
   const second = enc.encode("2026-11-25T20:24:44.123456789Z", line);
   assert.equal(JSON.parse(first.toString("utf8")).message, "aaaa");
   assert.equal(JSON.parse(second.toString("utf8")).message, "bbbb");
+});
+
+Deno.test("messageId is compact, deterministic and distinct per line", () => {
+  const short = "0123456789ab";
+  const a = messageId(short, "2026-11-25T20:24:44.123456789Z", 1);
+  assert.equal(a, messageId(short, "2026-11-25T20:24:44.123456789Z", 1));
+  assert.match(a, /^0123456789ab[0-9a-z]{13}1$/);
+  assert.ok(a.length <= 32, a);
+  assert.notEqual(a, messageId(short, "2026-11-25T20:24:44.123456789Z", 2));
+  assert.notEqual(a, messageId(short, "2026-11-25T20:24:44.123456790Z", 1));
+  // The same instant written with an offset is the same line.
+  assert.equal(a, messageId(short, "2026-11-25T21:24:44.123456789+01:00", 1));
 });

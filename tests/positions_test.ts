@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
-import { advance, compareTs, type Position } from "../lib/positions.ts";
+import { advance, type Position } from "../lib/positions.ts";
 import { backoff } from "../lib/async/backoff.ts";
-
-Deno.test("compareTs orders engine timestamps, offsets included", () => {
-  assert.equal(compareTs("2026-01-01T00:00:00.000000001Z", "2026-01-01T00:00:00.000000002Z"), -1);
-  assert.equal(compareTs("2026-01-01T01:00:00.5+01:00", "2026-01-01T00:00:00.500000000Z"), 0);
-});
 
 Deno.test("advance counts messages at one timestamp and ignores older ones", () => {
   const pos: Position = { ts: "", count: 0 };

@@ -9,6 +9,7 @@ function msg(seq: number): OutMessage {
     containerId: "c".repeat(64),
     timestamp: "2024-01-01T00:00:00.000000000Z",
     seq,
+    messageId: `m${seq}`,
   };
 }
 
@@ -51,16 +52,15 @@ Deno.test("MessageQueue counts drops as full or blocked and takeDropped resets t
   q.offer(msg(1));
   assert.equal(q.offer(msg(2)), false);
   assert.equal(q.offer(msg(3)), false);
-  q.blocked = true;
+  q.setBlocked(true);
   assert.equal(q.offer(msg(4)), false);
   assert.deepEqual(q.takeDropped(), { full: 2, blocked: 1 });
   assert.deepEqual(q.takeDropped(), { full: 0, blocked: 0 });
 });
 
 Deno.test("MessageQueue head advances only past confirmed messages on out-of-order confirms", () => {
-  const q = new MessageQueue(8);
   const confirmed: number[] = [];
-  q.onConfirmed = (m) => confirmed.push(m.seq);
+  const q = new MessageQueue(8, (m) => confirmed.push(m.seq));
   for (let i = 1; i <= 5; i++) q.offer(msg(i));
   const { positions } = publishAll(q);
   q.confirm(positions[2]);
@@ -93,9 +93,8 @@ Deno.test("MessageQueue nack puts messages back for republish, oldest first", ()
 });
 
 Deno.test("MessageQueue rewind makes every unconfirmed message unpublished, in order", () => {
-  const q = new MessageQueue(4);
   const confirmed: number[] = [];
-  q.onConfirmed = (m) => confirmed.push(m.seq);
+  const q = new MessageQueue(4, (m) => confirmed.push(m.seq));
   // Wrap the ring once so positions and slots differ.
   for (let i = 1; i <= 3; i++) q.offer(msg(i));
   for (const pos of publishAll(q).positions) q.confirm(pos);
@@ -200,9 +199,8 @@ Deno.test("MessageQueue keeps order through many wraps with random out-of-order 
   const seed = 12345;
   let state = seed;
   const random = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-  const q = new MessageQueue(16);
   const confirmed: number[] = [];
-  q.onConfirmed = (m) => confirmed.push(m.seq);
+  const q = new MessageQueue(16, (m) => confirmed.push(m.seq));
   let offered = 0;
   const inFlight: number[] = [];
   for (let round = 0; round < 2000; round++) {

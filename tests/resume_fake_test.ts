@@ -16,7 +16,7 @@ import {
 import { startKarotten } from "./helpers/karotten.ts";
 import { freshBinding, RABBIT_URL } from "./helpers/rabbit.ts";
 import { waitFor } from "./helpers/deadline.ts";
-import { timestampToNanos } from "../lib/docker/timestamp.ts";
+import { timestampToNanos } from "../lib/time.ts";
 
 const ID = "c0ffee".padEnd(64, "0");
 const TIMEOUT_MS = 20_000;

@@ -18,10 +18,9 @@ import { backoff, type BackoffPolicy } from "../async/backoff.ts";
 import { delay } from "../async/delay.ts";
 import { describe, ExchangeMissingError, isAbort } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { MessageQueue, OutMessage } from "../queue.ts";
+import type { MessageQueue } from "../queue.ts";
 import { AmqpSession, type SessionEvents, type SessionTimeouts } from "./connection.ts";
 import { InFlight } from "./in_flight.ts";
-import { timestampToNanos } from "../docker/timestamp.ts";
 
 /** Options of `Publisher`. */
 export interface PublisherOptions {
@@ -109,11 +108,11 @@ export class Publisher {
       },
       blocked: (reason) => {
         this.#log.warn("amqp_blocked", { reason });
-        queue.blocked = true;
+        queue.setBlocked(true);
       },
       unblocked: () => {
         this.#log.info("amqp_unblocked");
-        queue.blocked = false;
+        queue.setBlocked(false);
         if (this.#stall === Stall.Blocked) this.#wakeUp();
       },
     };
@@ -264,7 +263,7 @@ export class Publisher {
       this.#session = undefined;
       this.#stall = Stall.None;
       this.#wake = undefined;
-      queue.blocked = false;
+      queue.setBlocked(false);
     }
     return signal.aborted ? "shutdown" : describe(session.lost.reason);
   }
@@ -284,7 +283,7 @@ export class Publisher {
       if (this.#debug) {
         this.#log.debug("published", { key: msg.routingKey, bytes: msg.body.length });
       }
-      if (!session.publish(msg.routingKey, msg.body, messageIdOf(msg))) this.#writable = false;
+      if (!session.publish(msg.routingKey, msg.body, msg.messageId)) this.#writable = false;
     }
   }
 
@@ -304,15 +303,4 @@ async function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
     if (signal.aborted && (isAbort(err) || err === signal.reason)) return false;
     throw err;
   }
-}
-
-/**
- * The message id: the 12-hex container id, the engine timestamp in nanoseconds as 13 base-36
- * digits, and the message's count at that timestamp in base 36 (e.g.
- * `0123456789ab0kxw3p1z4q9m61`). The same line read again gets the same id. Compact on purpose:
- * the broker's ingest cost grows with the id's length (57 characters cost ~25 %, measured).
- */
-export function messageIdOf(msg: OutMessage): string {
-  const nanos = timestampToNanos(msg.timestamp).toString(36).padStart(13, "0");
-  return `${msg.containerId.slice(0, 12)}${nanos}${msg.seq.toString(36)}`;
 }

@@ -5,7 +5,12 @@
 import { DockerApiError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { ConnectionPool } from "./conn.ts";
+import { type DockerEvent, EventStream } from "./event_stream.ts";
 import { httpGet, type HttpResponse } from "./http.ts";
+import { LogStream, type LogStreamOptions } from "./log_stream.ts";
+
+export type { DockerEvent } from "./event_stream.ts";
+export type { LogEntries, LogEntry, LogStreamOptions } from "./log_stream.ts";
 
 /** A running container as `/containers/json` lists it. */
 export interface ContainerSummary {
@@ -33,18 +38,6 @@ export interface ContainerInfo {
   Config: { Image: string; Labels?: Record<string, string> | null; Tty: boolean };
   /** Host config: the log driver. */
   HostConfig?: { LogConfig?: { Type?: string } };
-}
-
-/** One `/events` message (container events only). */
-export interface DockerEvent {
-  /** Object type: `container`. */
-  Type?: string;
-  /** `start`, `die`, `destroy`, ... */
-  Action?: string;
-  /** The container. */
-  Actor?: { ID?: string; Attributes?: Record<string, string> };
-  /** Event time, ns since the epoch. */
-  timeNano?: number;
 }
 
 /**
@@ -92,19 +85,34 @@ export class DockerClient {
     return await this.#json<ContainerInfo>(`/containers/${encodeURIComponent(id)}/json`, signal);
   }
 
-  /** Follows a container's logs with engine timestamps; the caller reads or cancels the body. */
-  async logs(id: string, start: LogsStart, signal: AbortSignal): Promise<HttpResponse> {
+  /**
+   * Follows a container's logs with engine timestamps: resolves once the engine answered, with
+   * its entries; `signal` ends the stream (read it to its end or abort it).
+   */
+  async logs(
+    id: string,
+    start: LogsStart,
+    options: LogStreamOptions,
+    signal: AbortSignal,
+  ): Promise<LogStream> {
     let path = `/containers/${encodeURIComponent(id)}/logs?follow=1&stdout=1&stderr=1&timestamps=1`;
     if (start.kind === "now") path += "&tail=0";
     if (start.kind === "since") path += `&since=${start.since}`;
     if (start.kind === "run") throw new TypeError("resolve a run start before asking for logs");
-    return await this.#stream(path, signal);
+    return new LogStream((await this.#stream(path, signal)).body(), options);
   }
 
-  /** Follows container events. */
-  async events(signal: AbortSignal): Promise<HttpResponse> {
+  /**
+   * Follows container events: resolves once the engine answered, with its events; a line that is
+   * not JSON goes to `onUnparsable`. `signal` ends the stream.
+   */
+  async events(
+    signal: AbortSignal,
+    onUnparsable: (sample: string) => void,
+  ): Promise<AsyncIterable<readonly DockerEvent[]>> {
     const filters = JSON.stringify({ type: ["container"], event: [...FOLLOWED_EVENTS] });
-    return await this.#stream(`/events?filters=${encodeURIComponent(filters)}`, signal);
+    const res = await this.#stream(`/events?filters=${encodeURIComponent(filters)}`, signal);
+    return new EventStream(res.body(), onUnparsable);
   }
 
   async #get(path: string, signal: AbortSignal): Promise<HttpResponse> {

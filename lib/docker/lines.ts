@@ -3,7 +3,12 @@
  * multiplexed streams, or the plain byte stream of TTY containers.
  * @module
  */
-import { decodeTimestamp, isTimestampPrefix, timestampPrefixEnd } from "./timestamp.ts";
+import {
+  decodeTimestamp,
+  isTimestampPrefix,
+  PREFIX_SCAN,
+  timestampPrefixEnd,
+} from "./timestamp_prefix.ts";
 import { concatBytes } from "../bytes.ts";
 
 /** The output stream a line came from. */
@@ -38,8 +43,6 @@ interface Pending {
 const LF = 10;
 const CR = 13;
 const SPACE = 32;
-/** Longest timestamp prefix, space included. */
-const PREFIX_SCAN = 41;
 const EMPTY = new Uint8Array(0);
 
 /** Raw mode phases. */

@@ -13,18 +13,19 @@ import { Channel } from "../async/channel.ts";
 import type { CheckpointStore } from "../checkpoints.ts";
 import type { Config } from "../config.ts";
 import type { ContainerSummary, DockerClient, DockerEvent, LogsStart } from "../docker/api.ts";
+import { shortId } from "../short_id.ts";
 import { describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Position } from "../positions.ts";
 import type { MessageQueue } from "../queue.ts";
 import { followEvents } from "./events.ts";
 import { Reconciler } from "./reconcile.ts";
-import { tailContainer, type TailEnd } from "./tail.ts";
+import { tailContainer, type TailEngine, type TailResult } from "./tail.ts";
 
 type Command =
   | { kind: "event"; ev: DockerEvent }
   | { kind: "list"; running: ContainerSummary[]; requestedAt: number }
-  | { kind: "ended"; id: string; tail: Tail; end: TailEnd };
+  | { kind: "ended"; id: string; tail: Tail; result: TailResult };
 
 interface Tail {
   controller: AbortController;
@@ -34,19 +35,27 @@ interface Tail {
   died: AbortController;
   /** `performance.now()` when attached. */
   attachedAt: number;
+  /** A `destroy` event came while attached: its position is not kept. */
+  destroyed: boolean;
 }
+
+/** The engine calls the supervisor and its tails make. */
+export type SupervisorEngine = TailEngine & Pick<DockerClient, "events" | "listRunning">;
 
 /** What the supervisor needs. */
 export interface SupervisorDeps {
   /** Engine client. */
-  docker: DockerClient;
+  docker: SupervisorEngine;
   /** Buffer towards the broker. */
   queue: MessageQueue;
   /** Logger. */
   log: Logger;
   /** Configuration. */
   config: Config;
-  /** Read positions (from checkpoints when `STATE_DIR` is set). */
+  /**
+   * Read positions by full container id (from checkpoints when `STATE_DIR` is set): owned by the
+   * owner loop, which hands a tail its entry and keeps the one the tail returns.
+   */
   positions: Map<string, Position>;
   /** Confirmed positions on disk (`STATE_DIR`), told when a container is gone. */
   checkpoints?: CheckpointStore;
@@ -136,6 +145,8 @@ export class Supervisor {
           positions.delete(id);
           this.#deps.checkpoints?.forget(id);
           this.#unreadable.delete(id);
+          const tail = this.#tails.get(id);
+          if (tail) tail.destroyed = true;
         }
         return;
       }
@@ -165,13 +176,16 @@ export class Supervisor {
       case "ended": {
         if (this.#tails.get(cmd.id) !== cmd.tail) return;
         this.#tails.delete(cmd.id);
-        log.info("detached", { id: cmd.id.slice(0, 12), reason: cmd.end });
-        if (cmd.end === "unreadable") this.#unreadable.add(cmd.id);
-        if (cmd.end === "gone") {
+        const { end, position } = cmd.result;
+        log.info("detached", { id: shortId(cmd.id), reason: end });
+        if (end === "unreadable") this.#unreadable.add(cmd.id);
+        if (end === "gone") {
           positions.delete(cmd.id);
           this.#deps.checkpoints?.forget(cmd.id);
+        } else if (position !== undefined && !cmd.tail.destroyed) {
+          positions.set(cmd.id, position);
         }
-        if (cmd.end === "stopped" && cmd.tail.restarted && !signal.aborted) {
+        if (end === "stopped" && cmd.tail.restarted && !signal.aborted) {
           this.#attach(cmd.id, { kind: "run" }, signal);
         }
         return;
@@ -185,23 +199,24 @@ export class Supervisor {
       restarted: false,
       died: new AbortController(),
       attachedAt: performance.now(),
+      destroyed: false,
     };
     this.#tails.set(id, tail);
     const tailSignal = AbortSignal.any([signal, tail.controller.signal]);
-    const done: Promise<void> = tailContainer(
-      this.#deps,
+    const order = {
       id,
       start,
-      tailSignal,
-      () => tail.died.signal,
-    )
-      .catch((err) => {
-        this.#deps.log.error("tail_failed", { id: id.slice(0, 12), error: describe(err) });
-        return "aborted" as const;
+      position: this.#deps.positions.get(id),
+      died: () => tail.died.signal,
+    };
+    const done: Promise<void> = tailContainer(this.#deps, order, tailSignal)
+      .catch((err): TailResult => {
+        this.#deps.log.error("tail_failed", { id: shortId(id), error: describe(err) });
+        return { end: "aborted", position: undefined };
       })
-      .then((end) => {
+      .then((result) => {
         this.#tailsRunning.delete(done);
-        this.#commands.send({ kind: "ended", id, tail, end });
+        this.#commands.send({ kind: "ended", id, tail, result });
       });
     this.#tailsRunning.add(done);
   }

@@ -21,32 +21,25 @@ export interface EventsSink {
 
 /** Runs until the signal aborts. */
 export async function followEvents(
-  docker: DockerClient,
+  docker: Pick<DockerClient, "events">,
   sink: EventsSink,
   tuning: Tuning,
   log: Logger,
   signal: AbortSignal,
 ): Promise<void> {
   const policy = { initialMs: tuning.reattachBackoffInitialMs, maxMs: tuning.reattachBackoffMaxMs };
+  const onUnparsable = (sample: string) => log.warn("event_unparsable", { sample });
   let attempt = 0;
   while (!signal.aborted) {
     const dog = watchdog(tuning.eventsWatchdogMs, signal);
     try {
-      const res = await docker.events(dog.signal);
+      const events = await docker.events(dog.signal, onUnparsable);
       attempt = 0;
       log.info("events_connected");
       sink.connected();
-      const decoder = new TextDecoder();
-      let text = "";
-      for await (const piece of res.body()) {
+      for await (const batch of events) {
         dog.kick();
-        text += decoder.decode(piece, { stream: true });
-        let nl: number;
-        while ((nl = text.indexOf("\n")) >= 0) {
-          const line = text.slice(0, nl).trim();
-          text = text.slice(nl + 1);
-          if (line !== "") parseEvent(line, sink, log);
-        }
+        for (const ev of batch) sink.event(ev);
       }
       log.warn("events_stream_ended");
     } catch (err) {
@@ -65,15 +58,4 @@ export async function followEvents(
       break;
     }
   }
-}
-
-function parseEvent(line: string, sink: EventsSink, log: Logger): void {
-  let ev: unknown;
-  try {
-    ev = JSON.parse(line);
-  } catch {
-    log.warn("event_unparsable", { sample: line.slice(0, 120) });
-    return;
-  }
-  if (ev && typeof ev === "object") sink.event(ev as DockerEvent);
 }

@@ -25,7 +25,7 @@ export class Reconciler {
    * missing from it without being gone.
    */
   async run(
-    docker: DockerClient,
+    docker: Pick<DockerClient, "listRunning">,
     onList: (running: ContainerSummary[], requestedAt: number) => void,
     tuning: Tuning,
     log: Logger,

@@ -1,93 +1,125 @@
 /**
- * One container's task: inspect it, follow its logs, turn lines into messages, and re-attach
- * (resuming where it stopped) while the container runs. Ends when the container stops, when its
- * logs cannot be read (permanent error), or when its signal aborts.
+ * One container's task, as policy only: where to resume, which lines to skip, the position, the
+ * overflow rule, the die grace, and re-attaching with backoff while the container runs. The
+ * bytes are decoded by the log stream (`docker/log_stream.ts`); messages are made by
+ * `message.ts`; the owner loop keeps the position this task returns.
+ *
+ * ```
+ *  tailContainer: inspect ─> followOnce ─> (EOF) inspect ─┬─ stopped: flush last lines ─> end
+ *        ▲                    │ batches of entries         └─ running: discard, backoff ─┐
+ *        │                    ▼                                                         │
+ *        │             LineSender.send: skip ─> advance position ─> encode ─> offer      │
+ *        └──────────────────────────────────────────────────────────────────────────────┘
+ * ```
  * @module
  */
 import { backoff } from "../async/backoff.ts";
 import { delay } from "../async/delay.ts";
 import { type Watchdog, watchdog } from "../async/watchdog.ts";
 import type { Config } from "../config.ts";
-import type { ContainerInfo, DockerClient, LogsStart } from "../docker/api.ts";
-import { FrameDemuxer } from "../docker/frames.ts";
-import { LineAssembler, type StreamName } from "../docker/lines.ts";
-import { timestampToNanos, toSinceParam } from "../docker/timestamp.ts";
+import type {
+  ContainerInfo,
+  DockerClient,
+  LogEntries,
+  LogEntry,
+  LogsStart,
+} from "../docker/api.ts";
 import { describe, DockerApiError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { EnvelopeEncoder, identify, nowRfc3339Nano } from "../message.ts";
+import { type ContainerIdentity, EnvelopeEncoder, identify, messageId } from "../message.ts";
 import { advance, type Position } from "../positions.ts";
 import type { MessageQueue, OutMessage } from "../queue.ts";
+import { shortId } from "../short_id.ts";
+import {
+  isZeroTime,
+  nanosToSince,
+  nowRfc3339Nano,
+  timestampToNanos,
+  toSinceParam,
+} from "../time.ts";
+
+/** The engine calls a tail makes. */
+export type TailEngine = Pick<DockerClient, "inspect" | "logs">;
 
 /** What a tail needs. */
 export interface TailDeps {
   /** Engine client. */
-  docker: DockerClient;
+  docker: TailEngine;
   /** The buffer towards the broker. */
   queue: MessageQueue;
   /** Logger. */
   log: Logger;
   /** Configuration. */
   config: Config;
-  /** Read positions by full container id (shared with the supervisor). */
-  positions: Map<string, Position>;
 }
 
-const NEVER = new AbortController().signal;
+/** What the owner asks of a tail. */
+export interface TailOrder {
+  /** Full container id. */
+  id: string;
+  /** Where to begin when no position is known; a known position always wins. */
+  start: LogsStart;
+  /** Where the previous tail of this container stopped (read, not kept), if known. */
+  position?: Position;
+  /** The current run's `die` notice. */
+  died: () => AbortSignal;
+}
 
 /** Why a tail ended. */
 export type TailEnd = "stopped" | "unreadable" | "gone" | "aborted";
 
+/** How a tail ended and where it stopped reading: the owner keeps the position. */
+export interface TailResult {
+  /** Why it ended. */
+  end: TailEnd;
+  /** The last line sent (timestamp and count), when the tail got as far as resolving it. */
+  position: Position | undefined;
+}
+
 /**
- * Follows one container until it stops. `start` says where to begin when no position is known
- * for it; a known position always wins. `died()` is the current run's `die` notice: after it, a
- * stream that sends nothing for `dieGraceMs` (while not paused by a full buffer) counts as ended.
+ * Follows one container until it stops. After `died()` aborts, a stream that sends nothing for
+ * `dieGraceMs` (while not paused by a full buffer) counts as ended.
  */
 export async function tailContainer(
   deps: TailDeps,
-  id: string,
-  start: LogsStart,
+  order: TailOrder,
   signal: AbortSignal,
-  died: () => AbortSignal = () => NEVER,
-): Promise<TailEnd> {
+): Promise<TailResult> {
   const { docker, log, config } = deps;
-  const short = id.slice(0, 12);
+  const short = shortId(order.id);
   const policy = {
     initialMs: config.tuning.reattachBackoffInitialMs,
     maxMs: config.tuning.reattachBackoffMaxMs,
   };
+  let position = order.position && { ...order.position };
+  const ended = (end: TailEnd): TailResult => ({ end, position });
   let attempt = 0;
   let firstPass = true;
   let info: ContainerInfo | undefined;
   while (!signal.aborted) {
     try {
-      info = await docker.inspect(id, signal);
+      info = await docker.inspect(order.id, signal);
       // A container announced by its `start` event may already have exited: its run's lines
       // are still read once. Any other stopped container is never attached.
-      if (!info.State.Running && (start.kind !== "run" || !firstPass)) return "stopped";
-      firstPass = false;
-      const outcome = await followOnce(deps, info, start, signal, died());
-      if (outcome.linesRead > 0) attempt = 0;
-      if (outcome.ended === "eof") {
-        const now = await docker.inspect(id, signal);
-        if (!now.State.Running) {
-          outcome.finish(true);
-          return "stopped";
-        }
-        outcome.finish(false);
-        log.info("logs_stream_ended", { id: short, reason: "eof while running" });
+      if (!info.State.Running && (order.start.kind !== "run" || !firstPass)) {
+        return ended("stopped");
       }
+      firstPass = false;
+      const from = resumeFrom(position, order.start, info);
+      position = from.position;
+      const { stream, sender } = await followOnce(deps, info, from, signal, order.died());
+      if (sender.linesRead > 0) attempt = 0;
+      if (!(await docker.inspect(order.id, signal)).State.Running) {
+        // Its last lines (no final newline) wait for room like every other line.
+        await sender.send(stream.flush(), signal);
+        return ended("stopped");
+      }
+      stream.discard();
+      log.info("logs_stream_ended", { id: short, reason: "eof while running" });
     } catch (err) {
       if (signal.aborted) break;
-      if (err instanceof DockerApiError && err.status === 404) return "gone";
-      if (err instanceof DockerApiError && err.permanent) {
-        log.warn("logs_unavailable", {
-          id: short,
-          name: info?.Name.replace(/^\//, ""),
-          status: err.status,
-          error: err.message,
-        });
-        return "unreadable";
-      }
+      const end = permanentEnd(err, log, short, info);
+      if (end !== undefined) return ended(end);
       log.warn("logs_stream_failed", { id: short, error: describe(err) });
     }
     const wait = backoff(policy, attempt++);
@@ -98,7 +130,26 @@ export async function tailContainer(
       break;
     }
   }
-  return "aborted";
+  return ended("aborted");
+}
+
+/** The end for an error no retry can mend, or undefined. */
+function permanentEnd(
+  err: unknown,
+  log: Logger,
+  short: string,
+  info: ContainerInfo | undefined,
+): TailEnd | undefined {
+  if (!(err instanceof DockerApiError)) return undefined;
+  if (err.status === 404) return "gone";
+  if (!err.permanent) return undefined;
+  log.warn("logs_unavailable", {
+    id: short,
+    name: info?.Name.replace(/^\//, ""),
+    status: err.status,
+    error: err.message,
+  });
+  return "unreadable";
 }
 
 /** How far before `StartedAt` a run's first line can be timestamped (set after the process starts). */
@@ -111,155 +162,223 @@ export const RUN_START_MARGIN_MS = 200;
  */
 export function runStart(info: ContainerInfo): LogsStart {
   const { Running, StartedAt, FinishedAt } = info.State;
-  if (!Running && StartedAt && !StartedAt.startsWith("0001-")) {
-    const nanos = timestampToNanos(StartedAt) - BigInt(RUN_START_MARGIN_MS) * 1_000_000n;
+  if (!Running && !isZeroTime(StartedAt)) {
+    const nanos = timestampToNanos(StartedAt!) - BigInt(RUN_START_MARGIN_MS) * 1_000_000n;
     return { kind: "since", since: nanosToSince(nanos) };
   }
-  if (!FinishedAt || FinishedAt.startsWith("0001-")) return { kind: "beginning" };
-  return { kind: "since", since: toSinceParam(FinishedAt) };
+  if (isZeroTime(FinishedAt)) return { kind: "beginning" };
+  return { kind: "since", since: toSinceParam(FinishedAt!) };
 }
 
-function nanosToSince(nanos: bigint): string {
-  const s = nanos / 1_000_000_000n;
-  const ns = nanos % 1_000_000_000n;
-  return `${s}.${ns.toString().padStart(9, "0")}`;
+/** Where one attach reads from, and what it skips. */
+interface ResumePoint {
+  /** The request's start. */
+  start: LogsStart;
+  /** The tail's position (known before the request: a failed one resumes from it). */
+  position: Position;
+  /** Resumed from a known position. */
+  resumed: boolean;
+  /** `since` is inclusive: the first `skip` lines at `position.ts` were sent already. */
+  skip: number;
 }
 
-interface FollowOutcome {
-  ended: "eof";
-  linesRead: number;
-  /** At EOF: emit (container stopped) or drop (it will be re-read) the partial lines. */
-  finish(stopped: boolean): void;
+/** A known position wins; else the order's start (a run resolved from the container's state). */
+function resumeFrom(
+  known: Position | undefined,
+  fallback: LogsStart,
+  info: ContainerInfo,
+): ResumePoint {
+  if (known !== undefined && known.ts !== "") {
+    return {
+      start: { kind: "since", since: toSinceParam(known.ts) },
+      position: known,
+      resumed: true,
+      skip: known.count,
+    };
+  }
+  const start = fallback.kind === "run" ? runStart(info) : fallback;
+  const position = known ?? { ts: "", count: 0 };
+  if (start.kind === "now") position.ts = nowRfc3339Nano();
+  return { start, position, resumed: false, skip: 0 };
 }
 
+/** Reads one logs stream to its end; the caller flushes or discards its last lines. */
 async function followOnce(
   deps: TailDeps,
   info: ContainerInfo,
-  fallback: LogsStart,
+  from: ResumePoint,
   signal: AbortSignal,
   died: AbortSignal,
-): Promise<FollowOutcome> {
-  const { docker, queue, log, config, positions } = deps;
-  const id = info.Id;
-  const short = id.slice(0, 12);
-  const identity = identify(id, info.Name, info.Config.Image, info.Config.Labels);
-  const encoders: Record<StreamName, EnvelopeEncoder> = {
-    stdout: new EnvelopeEncoder(identity, "stdout"),
-    stderr: new EnvelopeEncoder(identity, "stderr"),
-  };
-  const known = positions.get(id);
-  const resumed = known !== undefined && known.ts !== "";
-  const start: LogsStart = resumed
-    ? { kind: "since", since: toSinceParam(known!.ts) }
-    : fallback.kind === "run"
-    ? runStart(info)
-    : fallback;
-  // Known before the request: if it fails, the retry resumes from the first attach time.
-  const position = known ?? { ts: "", count: 0 };
-  if (position.ts === "" && start.kind === "now") position.ts = nowRfc3339Nano();
-  positions.set(id, position);
-  // After `die`, the engine closes the stream once it sent the last lines; a stream that stays
-  // silent instead is given up after the grace period.
-  const silence = new AbortController();
-  const res = await docker.logs(id, start, AbortSignal.any([signal, silence.signal]));
-  let dog: Watchdog | undefined;
-  const onDied = () => {
-    dog = watchdog(config.tuning.dieGraceMs, signal);
-    dog.signal.addEventListener("abort", () => {
-      if (!signal.aborted) silence.abort(new DOMException("silent after die", "TimeoutError"));
-    }, { once: true });
-  };
-  if (died.aborted) onDied();
-  else died.addEventListener("abort", onDied, { once: true });
-  // `since` is inclusive: the first `count` messages at the resume timestamp were sent already.
-  const skipTs = position.ts;
-  let skipLeft = resumed ? position.count : 0;
-  log.info("attached", {
-    id: short,
-    name: identity.containerName,
-    key: `${identity.project}.${identity.service}`,
-    tty: info.Config.Tty,
-    from: resumed ? `${skipTs}+${skipLeft}` : start.kind === "since" ? start.since : start.kind,
-  });
-
-  const pending: OutMessage[] = [];
-  let linesRead = 0;
+): Promise<{ stream: LogEntries; sender: LineSender }> {
+  const { docker, log, config } = deps;
+  const short = shortId(info.Id);
+  const identity = identify(info.Id, info.Name, info.Config.Image, info.Config.Labels);
+  const grace = new DieGrace(config.tuning.dieGraceMs, signal);
   let warnedOversize = false;
-  const assembler = new LineAssembler({
+  const stream = await docker.logs(info.Id, from.start, {
+    tty: info.Config.Tty,
     maxLineBytes: config.maxLineBytes,
-    onLine: (stream, ts, message) => {
-      linesRead++;
-      const timestamp = ts === "" ? nowRfc3339Nano() : ts;
-      if (skipLeft > 0 && timestamp === skipTs) {
-        skipLeft--;
-        return;
-      }
-      const seq = advance(position, timestamp);
-      const encoder = encoders[stream];
-      pending.push({
-        routingKey: encoder.routingKey,
-        body: encoder.encode(timestamp, message),
-        containerId: id,
-        timestamp,
-        seq,
-      });
-    },
     onOversize: () => {
       if (warnedOversize) return;
       warnedOversize = true;
       log.warn("line_cut", { id: short, max_line_bytes: config.maxLineBytes });
     },
+    onEngineError: (text) => log.warn("engine_stream_error", { id: short, error: text }),
+  }, AbortSignal.any([signal, grace.silence]));
+  grace.arm(died);
+  const sender = new LineSender(deps, info.Id, identity, from, grace);
+  log.info("attached", {
+    id: short,
+    name: identity.containerName,
+    key: `${identity.project}.${identity.service}`,
+    tty: info.Config.Tty,
+    from: from.resumed
+      ? `${from.position.ts}+${from.skip}`
+      : from.start.kind === "since"
+      ? from.start.since
+      : from.start.kind,
   });
-  const demux = info.Config.Tty ? undefined : new FrameDemuxer((stream, payload) => {
-    if (stream === 1) assembler.pushEntry("stdout", payload);
-    else if (stream === 2) assembler.pushEntry("stderr", payload);
-    else if (stream === 3) {
-      log.warn("engine_stream_error", { id: short, error: new TextDecoder().decode(payload) });
-    }
-  });
-  const pause = config.overflow === "pause";
-  const deliver = async () => {
-    for (let i = 0; i < pending.length; i++) {
-      if (pause && queue.size >= queue.capacity) {
-        // Paused by our own buffer: not the engine's silence.
-        dog?.stop();
-        while (queue.size >= queue.capacity) await queue.waitForRoom(signal);
-        dog?.kick();
-      }
-      queue.offer(pending[i]);
-    }
-    pending.length = 0;
-  };
   try {
-    for await (const piece of res.body()) {
-      dog?.kick();
-      try {
-        if (demux) demux.push(piece);
-        else assembler.pushRaw(piece);
-      } finally {
-        // Lines completed before a decoding error are real: their positions already advanced.
-        if (pending.length > 0 && !signal.aborted) await deliver();
-      }
+    for await (const batch of stream) {
+      grace.kick();
+      if (batch.length > 0 && !signal.aborted) await sender.send(batch, signal);
     }
-    demux?.end();
   } catch (err) {
-    assembler.discard();
-    pending.length = 0;
-    if (!silence.signal.aborted || signal.aborted) throw err;
+    stream.discard();
+    if (!grace.fired || signal.aborted) throw err;
     log.warn("logs_stream_silent", { id: short, after_die_ms: config.tuning.dieGraceMs });
   } finally {
-    dog?.stop();
-    died.removeEventListener("abort", onDied);
+    grace.stop();
   }
-  return {
-    ended: "eof",
-    linesRead,
-    finish: (stopped) => {
-      if (stopped) {
-        assembler.flush();
-        for (const msg of pending) queue.offer(msg);
-        pending.length = 0;
-      } else assembler.discard();
-    },
+  return { stream, sender };
+}
+
+/**
+ * The die grace: after `die`, the engine closes the stream once it sent the last lines; a
+ * stream that stays silent instead is given up after `ms` (time paused by a full buffer is not
+ * silence).
+ */
+class DieGrace {
+  readonly #ms: number;
+  readonly #signal: AbortSignal;
+  readonly #silence = new AbortController();
+  #dog: Watchdog | undefined;
+  #died: AbortSignal | undefined;
+
+  constructor(ms: number, signal: AbortSignal) {
+    this.#ms = ms;
+    this.#signal = signal;
+  }
+
+  /** Aborts when the stream was silent for the grace period after `die`. */
+  get silence(): AbortSignal {
+    return this.#silence.signal;
+  }
+
+  /** Whether the grace period ran out. */
+  get fired(): boolean {
+    return this.#silence.signal.aborted;
+  }
+
+  /** Starts counting once `died` aborts (at once if it has). */
+  arm(died: AbortSignal): void {
+    this.#died = died;
+    if (died.aborted) this.#onDied();
+    else died.addEventListener("abort", this.#onDied, { once: true });
+  }
+
+  /** The stream sent something. */
+  kick(): void {
+    this.#dog?.kick();
+  }
+
+  /** Reading paused by our own buffer: not the engine's silence. */
+  pause(): void {
+    this.#dog?.stop();
+  }
+
+  /** Stops counting for good. */
+  stop(): void {
+    this.#dog?.stop();
+    this.#died?.removeEventListener("abort", this.#onDied);
+  }
+
+  #onDied = (): void => {
+    const signal = this.#signal;
+    this.#dog = watchdog(this.#ms, signal);
+    this.#dog.signal.addEventListener("abort", () => {
+      if (!signal.aborted) {
+        this.#silence.abort(new DOMException("silent after die", "TimeoutError"));
+      }
+    }, { once: true });
   };
+}
+
+/** Turns entries into messages: skips what a resume sent already, advances the position, offers. */
+class LineSender {
+  /** Entries seen, skipped ones included. */
+  linesRead = 0;
+  readonly #queue: MessageQueue;
+  readonly #pause: boolean;
+  readonly #id: string;
+  readonly #short: string;
+  readonly #stdout: EnvelopeEncoder;
+  readonly #stderr: EnvelopeEncoder;
+  readonly #position: Position;
+  readonly #skipTs: string;
+  #skipLeft: number;
+  readonly #grace: DieGrace;
+
+  constructor(
+    deps: TailDeps,
+    id: string,
+    identity: ContainerIdentity,
+    from: ResumePoint,
+    grace: DieGrace,
+  ) {
+    this.#queue = deps.queue;
+    this.#pause = deps.config.overflow === "pause";
+    this.#id = id;
+    this.#short = shortId(id);
+    this.#stdout = new EnvelopeEncoder(identity, "stdout");
+    this.#stderr = new EnvelopeEncoder(identity, "stderr");
+    this.#position = from.position;
+    this.#skipTs = from.position.ts;
+    this.#skipLeft = from.skip;
+    this.#grace = grace;
+  }
+
+  /** Offers a batch's messages; with `OVERFLOW=pause`, waits for room before each when full. */
+  async send(batch: readonly LogEntry[], signal: AbortSignal): Promise<void> {
+    const queue = this.#queue;
+    for (let i = 0; i < batch.length; i++) {
+      const msg = this.#message(batch[i]);
+      if (msg === undefined) continue;
+      if (this.#pause && queue.size >= queue.capacity) {
+        this.#grace.pause();
+        while (queue.size >= queue.capacity) await queue.waitForRoom(signal);
+        this.#grace.kick();
+      }
+      queue.offer(msg);
+    }
+  }
+
+  #message(entry: LogEntry): OutMessage | undefined {
+    this.linesRead++;
+    const timestamp = entry.ts === "" ? nowRfc3339Nano() : entry.ts;
+    if (this.#skipLeft > 0 && timestamp === this.#skipTs) {
+      this.#skipLeft--;
+      return undefined;
+    }
+    const seq = advance(this.#position, timestamp);
+    const encoder = entry.stream === "stdout" ? this.#stdout : this.#stderr;
+    return {
+      routingKey: encoder.routingKey,
+      body: encoder.encode(timestamp, entry.message),
+      containerId: this.#id,
+      timestamp,
+      seq,
+      messageId: messageId(this.#short, timestamp, seq),
+    };
+  }
 }

@@ -9,6 +9,7 @@ import amqp from "amqplib";
 import { Buffer } from "node:buffer";
 import { delay } from "../../lib/async/delay.ts";
 import type { Fields, Logger } from "../../lib/log.ts";
+import { messageId } from "../../lib/message.ts";
 import type { OutMessage } from "../../lib/queue.ts";
 
 /** The broker: env `TEST_RABBITMQ_URL`, or the local guest account. */
@@ -199,6 +200,7 @@ export function testMessage(n: number, size = 64): OutMessage {
     containerId: "f".repeat(64),
     timestamp: "2024-01-01T00:00:00.000000000Z",
     seq: n,
+    messageId: messageId("ffffffffffff", "2024-01-01T00:00:00.000000000Z", n),
   };
 }
 

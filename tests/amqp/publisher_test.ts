@@ -3,7 +3,7 @@ import { Publisher } from "../../lib/amqp/publisher.ts";
 import { delay } from "../../lib/async/delay.ts";
 import { DEFAULT_TUNING, type Tuning } from "../../lib/config.ts";
 import { ExchangeMissingError } from "../../lib/errors.ts";
-import { MessageQueue } from "../../lib/queue.ts";
+import { MessageQueue, type OutMessage } from "../../lib/queue.ts";
 import {
   admin,
   CaptureLog,
@@ -27,8 +27,11 @@ const TUNING: Readonly<Tuning> = {
 };
 
 /** A publisher on `exchange` with its queue and log; `stop()` aborts it and awaits `run()`. */
-function startPublisher(exchange: string, opts: { url?: string; debug?: boolean } = {}) {
-  const queue = new MessageQueue(TUNING.queueCapacity);
+function startPublisher(
+  exchange: string,
+  opts: { url?: string; debug?: boolean; onConfirmed?: (msg: OutMessage) => void } = {},
+) {
+  const queue = new MessageQueue(TUNING.queueCapacity, opts.onConfirmed);
   const log = new CaptureLog();
   const publisher = new Publisher({
     url: opts.url ?? RABBIT_URL,
@@ -134,18 +137,19 @@ Deno.test("Publisher.drain publishes what is buffered, then stops run()", async 
 
 Deno.test("Publisher reconnects after a broker bounce and loses nothing", async () => {
   const topic = await openTopic({ durable: true });
-  const p = startPublisher(topic.exchange);
+  let confirmed = 0;
+  const someConfirmed = Promise.withResolvers<void>();
+  const p = startPublisher(topic.exchange, {
+    onConfirmed: () => {
+      if (++confirmed === 1000) someConfirmed.resolve();
+    },
+  });
   const feeding = new AbortController();
   const total = 20_000;
   let fed: Promise<void> | undefined;
   try {
     await p.log.waitFor("amqp_connected", 5_000);
     fed = feed(p.queue, 1, total, feeding.signal);
-    let confirmed = 0;
-    const someConfirmed = Promise.withResolvers<void>();
-    p.queue.onConfirmed = () => {
-      if (++confirmed === 1000) someConfirmed.resolve();
-    };
     await deadline(someConfirmed.promise, 10_000, "1000 confirms before the bounce");
     await rabbitmqctl("stop_app");
     assert.ok(p.queue.size > 0, "messages are buffered while the broker is down");

@@ -1,14 +1,11 @@
 /**
- * RFC 3339 timestamps as Docker writes them (`2026-11-25T20:24:44.123456789Z`): to nanoseconds,
- * to the `since` query parameter, and found as the prefix of a log entry.
+ * Engine time, in one place: RFC 3339 timestamps as Docker writes them
+ * (`2026-11-25T20:24:44.123456789Z`) parsed, compared, turned into nanoseconds and into the
+ * `since` query parameter; the engine's zero time; and the clock, for lines without a timestamp.
  * @module
  */
 
 const NANOS_PER_SECOND = 1_000_000_000n;
-const SPACE = 32;
-/** Longest timestamp prefix scanned, space included. */
-const PREFIX_SCAN = 41;
-const codes: number[] = [];
 
 /**
  * Nanoseconds since the Unix epoch of an RFC 3339 timestamp: `YYYY-MM-DDTHH:MM:SS`, optional
@@ -25,8 +22,26 @@ export function toSinceParam(ts: string): string {
   return `${p.seconds}.${String(p.nanos).padStart(9, "0")}`;
 }
 
-/** Orders two timestamps by the instant they name: negative, zero or positive. */
+/** Docker's `since` form of an instant in nanoseconds since the epoch. */
+export function nanosToSince(nanos: bigint): string {
+  let s = nanos / NANOS_PER_SECOND;
+  let ns = nanos % NANOS_PER_SECOND;
+  if (ns < 0n) {
+    s -= 1n;
+    ns += NANOS_PER_SECOND;
+  }
+  return `${s}.${ns.toString().padStart(9, "0")}`;
+}
+
+/**
+ * Orders two timestamps by the instant they name: negative, zero or positive. The engine writes
+ * UTC with 9 fixed digits, where text order is time order (the per-line fast path); other forms
+ * are compared by their instants.
+ */
 export function compareTimestamps(a: string, b: string): number {
+  if (a.length === b.length && a.endsWith("Z") && b.endsWith("Z")) {
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
   const x = parse(a);
   const y = parse(b);
   if (x.seconds !== y.seconds) return x.seconds < y.seconds ? -1 : 1;
@@ -119,41 +134,12 @@ function daysFromCivil(year: number, month: number, day: number): number {
   return era * 146097 + doe - 719468;
 }
 
-/**
- * Index of the space ending a timestamp prefix in `b[start..end)`: the first space, 20–40 bytes
- * after `start`, which begins with 4 digits and '-'. -1 when there is none.
- */
-export function timestampPrefixEnd(b: Uint8Array, start: number, end: number): number {
-  const lim = Math.min(end, start + PREFIX_SCAN);
-  for (let i = start; i < lim; i++) {
-    if (b[i] === SPACE) return isTimestampPrefix(b, start, i) ? i : -1;
-  }
-  return -1;
+/** Whether a state timestamp is the engine's zero time (`0001-01-01T00:00:00Z`: never happened). */
+export function isZeroTime(ts: string | undefined): boolean {
+  return ts === undefined || ts === "" || ts.startsWith("0001-");
 }
 
-/** Whether `b[start..sp)`, followed by the first space at `sp`, is a timestamp prefix. */
-export function isTimestampPrefix(b: Uint8Array, start: number, sp: number): boolean {
-  const len = sp - start;
-  if (len < 20 || len > 40 || b[start + 4] !== 45) return false;
-  for (let i = start; i < start + 4; i++) {
-    if (b[i] < 48 || b[i] > 57) return false;
-  }
-  return true;
-}
-
-/** Decodes `b[s..end)` as Latin-1 (timestamps are ASCII); fast for Docker's 30-byte form. */
-export function decodeTimestamp(b: Uint8Array, s: number, end: number): string {
-  if (end - s === 30) {
-    // One call, one flat string: the common `2026-11-25T20:24:44.123456789Z`.
-    // deno-fmt-ignore
-    return String.fromCharCode(
-      b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8],
-      b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14], b[s + 15], b[s + 16],
-      b[s + 17], b[s + 18], b[s + 19], b[s + 20], b[s + 21], b[s + 22], b[s + 23], b[s + 24],
-      b[s + 25], b[s + 26], b[s + 27], b[s + 28], b[s + 29],
-    );
-  }
-  codes.length = end - s;
-  for (let i = s; i < end; i++) codes[i - s] = b[i];
-  return String.fromCharCode.apply(null, codes);
+/** The current time as RFC 3339 with 9 fractional digits (for lines the engine sent without one). */
+export function nowRfc3339Nano(): string {
+  return new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000000Z");
 }

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import {
   compareTimestamps,
-  decodeTimestamp,
-  timestampPrefixEnd,
+  isZeroTime,
+  nanosToSince,
   timestampToNanos,
   toSinceParam,
-} from "../../lib/docker/timestamp.ts";
-import { bytes, random, RUN_SEED } from "./_split.ts";
+} from "../lib/time.ts";
+import { random, RUN_SEED } from "./docker/_split.ts";
 
 Deno.test("toSinceParam turns a Docker timestamp into seconds.nanoseconds", () => {
   assert.equal(toSinceParam("2026-11-25T20:24:44.123456789Z"), "1795638284.123456789");
@@ -103,7 +103,13 @@ Deno.test("timestampToNanos throws SyntaxError for junk", () => {
       "２026-11-25T20:24:44Z",
     ]
   ) {
-    for (const f of [timestampToNanos, toSinceParam, (s: string) => compareTimestamps(s, s)]) {
+    for (
+      const f of [
+        timestampToNanos,
+        toSinceParam,
+        (s: string) => compareTimestamps(s, "2026-11-25T20:24:44+00:00"),
+      ]
+    ) {
       assert.throws(() => f(junk), (err: unknown) => {
         assert.ok(err instanceof SyntaxError, `${junk}: ${err}`);
         assert.equal(
@@ -116,25 +122,28 @@ Deno.test("timestampToNanos throws SyntaxError for junk", () => {
   }
 });
 
-Deno.test("timestampPrefixEnd finds the space after a 20-40 byte timestamp prefix", () => {
-  const find = (s: string) => timestampPrefixEnd(bytes(s), 0, s.length);
-  assert.equal(find("2026-11-25T20:24:44.123456789Z hello"), 30);
-  assert.equal(find("2026-11-25T20:24:44.123456789+01:00 hello"), 35);
-  assert.equal(find("2026-11-25T20:24:44Z x"), 20);
-  assert.equal(find("2026-11-25T20:24:4Z x"), -1); // 19 bytes
-  assert.equal(find(`2026-${"x".repeat(35)} x`), 40);
-  assert.equal(find(`2026-${"x".repeat(36)} x`), -1); // 41 bytes
-  assert.equal(find("hello world, this is not a timestamp"), -1);
-  assert.equal(find("2026-11-25T20:24:44.123456789Z"), -1); // no space
-  assert.equal(find("2026 11-25T20:24:44.123456789Z x"), -1);
-  assert.equal(find("x2026-11-25T20:24:44.123456789Z x"), -1);
-  const b = bytes("..2026-11-25T20:24:44.123456789Z x");
-  assert.equal(timestampPrefixEnd(b, 2, b.length), 32);
-  assert.equal(timestampPrefixEnd(b, 2, 31), -1);
+Deno.test("compareTimestamps orders engine timestamps, offsets included", () => {
+  assert.equal(
+    compareTimestamps("2026-01-01T00:00:00.000000001Z", "2026-01-01T00:00:00.000000002Z"),
+    -1,
+  );
+  assert.equal(
+    compareTimestamps("2026-01-01T01:00:00.5+01:00", "2026-01-01T00:00:00.500000000Z"),
+    0,
+  );
 });
 
-Deno.test("decodeTimestamp decodes the prefix bytes", () => {
-  const s = "..2026-11-25T20:24:44.123456789Z x";
-  assert.equal(decodeTimestamp(bytes(s), 2, 32), "2026-11-25T20:24:44.123456789Z");
-  assert.equal(decodeTimestamp(bytes(s), 2, 22), "2026-11-25T20:24:44.");
+Deno.test("nanosToSince agrees with toSinceParam", () => {
+  for (
+    const ts of ["2026-11-25T20:24:44.123456789Z", "1970-01-01T00:00:00Z", "1969-12-31T23:59:59.5Z"]
+  ) {
+    assert.equal(nanosToSince(timestampToNanos(ts)), toSinceParam(ts));
+  }
+});
+
+Deno.test("isZeroTime knows the engine's zero time", () => {
+  assert.equal(isZeroTime("0001-01-01T00:00:00Z"), true);
+  assert.equal(isZeroTime(""), true);
+  assert.equal(isZeroTime(undefined), true);
+  assert.equal(isZeroTime("2026-11-25T20:24:44.123456789Z"), false);
 });

@@ -1,0 +1,137 @@
+/**
+ * A container's log stream as entries: the body of `/containers/{id}/logs` (status line, headers
+ * and chunked coding already undone by `http.ts`) → frames (multiplexed streams) → lines, handed
+ * out as one batch of `{stream, ts, message}` entries per socket read.
+ * @module
+ */
+import { FrameDemuxer } from "./frames.ts";
+import { LineAssembler, type StreamName } from "./lines.ts";
+
+/** One log line as the engine sent it. */
+export interface LogEntry {
+  /** Output stream (a TTY container's merged stream is `stdout`). */
+  stream: StreamName;
+  /** The engine's timestamp of the line's first piece; "" when it sent none. */
+  ts: string;
+  /** The line without its newline (TTY: without `\r\n`), at most `maxLineBytes`. */
+  message: Uint8Array;
+}
+
+/** Options of {@link LogStream}. */
+export interface LogStreamOptions {
+  /** A TTY container: one raw stream, no frames. */
+  tty: boolean;
+  /** Longest message; longer lines become several entries. */
+  maxLineBytes: number;
+  /** Called after each entry that cut a line which goes on. */
+  onOversize?: (stream: StreamName) => void;
+  /** The engine reported an error inside the stream (frame stream 3). */
+  onEngineError?: (text: string) => void;
+}
+
+/**
+ * What a reader of log entries sees: iterate it for one batch per read (possibly empty; an
+ * entry and its batch are valid until the next iteration step), then, once it ended, take the
+ * lines still without their newline (`flush`) or drop them (`discard`).
+ */
+export interface LogEntries extends AsyncIterable<readonly LogEntry[]> {
+  /** The lines in progress, as complete entries (the container stopped: nothing more comes). */
+  flush(): readonly LogEntry[];
+  /** Drops the lines in progress (they will be read again). */
+  discard(): void;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Decodes a log body into entry batches. Entries are reused from read to read, so that a line
+ * costs no allocation here beyond the decoders' own; a message is a subarray of the read when
+ * its line lies in one.
+ */
+export class LogStream implements LogEntries {
+  readonly #body: AsyncIterable<Uint8Array>;
+  readonly #assembler: LineAssembler;
+  readonly #demux: FrameDemuxer | undefined;
+  /** Entry objects, reused; the batch holds the first `batch.length` of them. */
+  readonly #pool: LogEntry[] = [];
+  readonly #batch: LogEntry[] = [];
+
+  /** `body`: the response body's byte pieces, in order. */
+  constructor(body: AsyncIterable<Uint8Array>, opts: LogStreamOptions) {
+    this.#body = body;
+    this.#assembler = new LineAssembler({
+      maxLineBytes: opts.maxLineBytes,
+      onLine: (stream, ts, message) => this.#add(stream, ts, message),
+      onOversize: opts.onOversize,
+    });
+    const assembler = this.#assembler;
+    const onEngineError = opts.onEngineError;
+    this.#demux = opts.tty ? undefined : new FrameDemuxer((stream, payload) => {
+      if (stream === 1) assembler.pushEntry("stdout", payload);
+      else if (stream === 2) assembler.pushEntry("stderr", payload);
+      else if (stream === 3) onEngineError?.(new TextDecoder().decode(payload));
+    });
+  }
+
+  /**
+   * One batch per read. A decoding error is thrown after the batch of the lines completed before
+   * it (they are real), and drops the lines in progress.
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<readonly LogEntry[], void, undefined> {
+    const batch = this.#batch;
+    try {
+      for await (const piece of this.#body) {
+        const before = batch.length;
+        batch.length = 0;
+        let failure: { err: unknown } | undefined;
+        try {
+          if (this.#demux) this.#demux.push(piece);
+          else this.#assembler.pushRaw(piece);
+        } catch (err) {
+          failure = { err };
+        }
+        this.#release(before);
+        yield batch;
+        if (failure) throw failure.err;
+      }
+      batch.length = 0;
+      this.#demux?.end();
+    } catch (err) {
+      this.#assembler.discard();
+      throw err;
+    }
+  }
+
+  /** See {@link LogEntries.flush}. */
+  flush(): readonly LogEntry[] {
+    const before = this.#batch.length;
+    this.#batch.length = 0;
+    this.#assembler.flush();
+    this.#release(before);
+    return this.#batch;
+  }
+
+  /** See {@link LogEntries.discard}. */
+  discard(): void {
+    this.#assembler.discard();
+  }
+
+  #add(stream: StreamName, ts: string, message: Uint8Array): void {
+    const batch = this.#batch;
+    let entry = this.#pool[batch.length];
+    if (entry === undefined) {
+      entry = { stream, ts, message };
+      this.#pool.push(entry);
+    } else {
+      entry.stream = stream;
+      entry.ts = ts;
+      entry.message = message;
+    }
+    batch.push(entry);
+  }
+
+  /** Pooled entries past the batch no longer hold on to earlier reads. */
+  #release(before: number): void {
+    for (let i = this.#batch.length; i < before; i++) this.#pool[i].message = EMPTY;
+  }
+}
