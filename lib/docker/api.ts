@@ -7,7 +7,7 @@ import type { Logger } from "../log.ts";
 import type { ConnectionPool } from "./conn.ts";
 import { type DockerEvent, EventStream } from "./event_stream.ts";
 import { httpGet, type HttpResponse } from "./http.ts";
-import { LogStream, type LogStreamOptions } from "./log_stream.ts";
+import { type LogEntries, LogStream, type LogStreamOptions } from "./log_stream.ts";
 
 export type { DockerEvent } from "./event_stream.ts";
 export type { LogEntries, LogEntry, LogStreamOptions } from "./log_stream.ts";
@@ -94,7 +94,7 @@ export class DockerClient {
     start: LogsStart,
     options: LogStreamOptions,
     signal: AbortSignal,
-  ): Promise<LogStream> {
+  ): Promise<LogEntries> {
     let path = `/containers/${encodeURIComponent(id)}/logs?follow=1&stdout=1&stderr=1&timestamps=1`;
     if (start.kind === "now") path += "&tail=0";
     if (start.kind === "since") path += `&since=${start.since}`;

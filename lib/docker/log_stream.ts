@@ -49,15 +49,15 @@ const EMPTY = new Uint8Array(0);
  * its line lies in one.
  */
 export class LogStream implements LogEntries {
-  readonly #body: AsyncIterable<Uint8Array>;
+  readonly #body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   readonly #assembler: LineAssembler;
   readonly #demux: FrameDemuxer | undefined;
   /** Entry objects, reused; the batch holds the first `batch.length` of them. */
   readonly #pool: LogEntry[] = [];
   readonly #batch: LogEntry[] = [];
 
-  /** `body`: the response body's byte pieces, in order. */
-  constructor(body: AsyncIterable<Uint8Array>, opts: LogStreamOptions) {
+  /** `body`: the response body's byte pieces, in order (one socket read each). */
+  constructor(body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: LogStreamOptions) {
     this.#body = body;
     this.#assembler = new LineAssembler({
       maxLineBytes: opts.maxLineBytes,
