@@ -1,18 +1,37 @@
 /**
  * karotten: ships every running Docker container's log lines to a RabbitMQ topic exchange.
- * This file only wires configuration, logger and daemon together; see README.md.
+ * This file only wires command line, configuration, logger and daemon together; see README.md.
  * @module
  */
 import { type Config, loadConfig } from "./lib/config.ts";
 import { ConfigError, describe } from "./lib/errors.ts";
 import { createLogger, urlSecrets } from "./lib/log.ts";
 import { runDaemon } from "./lib/daemon.ts";
-import { EXIT_CONFIG, EXIT_CRASH } from "./lib/exit_codes.ts";
+import { EXIT_CONFIG, EXIT_CRASH, EXIT_OK } from "./lib/exit_codes.ts";
+import { type CliCommand, parseArgs, UsageError } from "./lib/cli/args.ts";
+import { helpText } from "./lib/cli/help.ts";
+import { VERSION } from "./lib/version.ts";
 
 if (import.meta.main) {
+  let command: CliCommand;
+  try {
+    command = parseArgs(Deno.args);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`karotten: ${err.message} (see karotten --help)`);
+    Deno.exit(EXIT_CONFIG);
+  }
+  if (command.kind === "help") {
+    await Deno.stdout.write(new TextEncoder().encode(helpText()));
+    Deno.exit(EXIT_OK);
+  }
+  if (command.kind === "version") {
+    console.log(`karotten ${VERSION} (deno ${Deno.version.deno})`);
+    Deno.exit(EXIT_OK);
+  }
   let config: Config;
   try {
-    config = loadConfig((name) => Deno.env.get(name));
+    config = loadConfig((name) => Deno.env.get(name), { dryRun: command.dryRun });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(`karotten: configuration error: ${err.message}`);

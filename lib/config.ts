@@ -4,6 +4,7 @@
  * @module
  */
 import { ConfigError } from "./errors.ts";
+import { type FilterRules, type LabelMatch, splitList } from "./filter.ts";
 
 /** What a full buffer does: drop the newest line, or stop reading Docker until there is room. */
 export type OverflowPolicy = "drop" | "pause";
@@ -48,6 +49,10 @@ export interface Tuning {
   amqpConnectTimeoutMs: number;
   /** A clean AMQP close gets this long before the socket is destroyed. @default 1000 */
   amqpCloseTimeoutMs: number;
+  /** The one-line stats summary is logged this often. @default 60000 */
+  statsIntervalMs: number;
+  /** Containers with their own series on `/metrics`, at most. @default 500 */
+  metricsMaxContainers: number;
 }
 
 /** The seed's defaults. */
@@ -71,6 +76,8 @@ export const DEFAULT_TUNING: Readonly<Tuning> = Object.freeze({
   dieGraceMs: 5_000,
   amqpConnectTimeoutMs: 5_000,
   amqpCloseTimeoutMs: 1_000,
+  statsIntervalMs: 60_000,
+  metricsMaxContainers: 500,
 });
 
 /** Default exchange name. */
@@ -90,12 +97,32 @@ export const ENV_NAMES = [
   "STATE_DIR",
   "MAX_LINE_BYTES",
   "KAROTTEN_TUNING",
+  "INCLUDE",
+  "EXCLUDE",
+  "INCLUDE_LABEL",
+  "METRICS_ADDR",
 ] as const;
+
+/** A TCP address to listen on. */
+export interface ListenAddr {
+  /** Host name or address (IPv6 without brackets). */
+  readonly hostname: string;
+  /** Port, 1-65535. */
+  readonly port: number;
+}
+
+/** Options of `loadConfig` that come from the command line. */
+export interface LoadOptions {
+  /** `--dry-run`: print instead of publishing; `RABBITMQ_URL` is neither needed nor read. */
+  dryRun?: boolean;
+}
 
 /** The validated configuration. */
 export interface Config {
-  /** Broker URL (contains the password: log it only through `redactUrl`). */
+  /** Broker URL (contains the password: log it only through `redactUrl`); `""` in a dry run. */
   readonly rabbitmqUrl: string;
+  /** `--dry-run`: lines go to stdout, nothing to a broker. */
+  readonly dryRun: boolean;
   /** Topic exchange to publish into (passively declared). */
   readonly exchange: string;
   /** Docker Engine unix socket path. */
@@ -108,6 +135,10 @@ export interface Config {
   readonly stateDir: string | undefined;
   /** Longest message; longer lines are cut into pieces of this size. */
   readonly maxLineBytes: number;
+  /** Which containers are shipped (`INCLUDE`, `EXCLUDE`, `INCLUDE_LABEL`). */
+  readonly filters: FilterRules;
+  /** Where `/metrics` and `/healthz` are served (`METRICS_ADDR`); undefined: not served. */
+  readonly metricsAddr: ListenAddr | undefined;
   /** Intervals and limits. */
   readonly tuning: Readonly<Tuning>;
 }
@@ -116,12 +147,13 @@ export interface Config {
 export type EnvReader = (name: string) => string | undefined;
 
 /** Parses and validates the environment; throws `ConfigError` naming the variable. */
-export function loadConfig(env: EnvReader): Config {
-  const rabbitmqUrl = nonEmpty(env("RABBITMQ_URL"));
+export function loadConfig(env: EnvReader, options: LoadOptions = {}): Config {
+  const dryRun = options.dryRun ?? false;
+  const rabbitmqUrl = dryRun ? "" : nonEmpty(env("RABBITMQ_URL"));
   if (rabbitmqUrl === undefined) {
     throw new ConfigError("RABBITMQ_URL", "is required (e.g. amqp://user:pass@host:5672/vhost)");
   }
-  parseBrokerUrl(rabbitmqUrl);
+  if (!dryRun) parseBrokerUrl(rabbitmqUrl);
   const exchange = nonEmpty(env("EXCHANGE")) ?? DEFAULT_EXCHANGE;
   if (exchange.length > 255) throw new ConfigError("EXCHANGE", "is longer than 255 bytes");
   const dockerSock = nonEmpty(env("DOCKER_SOCK")) ?? DEFAULT_DOCKER_SOCK;
@@ -140,14 +172,47 @@ export function loadConfig(env: EnvReader): Config {
     DEFAULT_MAX_LINE_BYTES;
   return Object.freeze({
     rabbitmqUrl,
+    dryRun,
     exchange,
     dockerSock,
     debug: truthy(env("DEBUG")),
     overflow: overflowRaw,
     stateDir,
     maxLineBytes,
+    filters: Object.freeze({
+      include: splitList(env("INCLUDE")),
+      exclude: splitList(env("EXCLUDE")),
+      includeLabels: parseLabelMatches(env("INCLUDE_LABEL")),
+    }),
+    metricsAddr: parseListenAddr("METRICS_ADDR", env("METRICS_ADDR")),
     tuning: Object.freeze(parseTuning(env("KAROTTEN_TUNING"))),
   });
+}
+
+/** `INCLUDE_LABEL`: comma-separated `key=value` pairs. */
+function parseLabelMatches(raw: string | undefined): LabelMatch[] {
+  return splitList(raw).map((item) => {
+    const eq = item.indexOf("=");
+    if (eq <= 0) {
+      throw new ConfigError("INCLUDE_LABEL", `must be key=value[,key=value...], got "${item}"`);
+    }
+    return { key: item.slice(0, eq).trim(), value: item.slice(eq + 1).trim() };
+  });
+}
+
+/**
+ * A `host:port` to listen on (`127.0.0.1:9464`, `[::1]:9464`); undefined when unset. Throws
+ * `ConfigError` naming `variable` when it has no host or no valid port.
+ */
+export function parseListenAddr(variable: string, raw: string | undefined): ListenAddr | undefined {
+  const t = nonEmpty(raw);
+  if (t === undefined) return undefined;
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(t);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port < 1 || port > 65535) {
+    throw new ConfigError(variable, `must be host:port (e.g. 127.0.0.1:9464), got "${t}"`);
+  }
+  return Object.freeze({ hostname: m[1] ?? m[2], port });
 }
 
 /** A broker endpoint as the permission set and the logs need it. */

@@ -3,24 +3,43 @@
  * and the benchmark that start the daemon all use `daemonFlags`.
  * @module
  */
-import { DEFAULT_DOCKER_SOCK, ENV_NAMES, type EnvReader, parseBrokerUrl } from "./config.ts";
+import {
+  DEFAULT_DOCKER_SOCK,
+  ENV_NAMES,
+  type EnvReader,
+  parseBrokerUrl,
+  parseListenAddr,
+} from "./config.ts";
+
+/** What the command line changes in the permission set. */
+export interface FlagOptions {
+  /** `--dry-run`: no broker access at all. @default false */
+  dryRun?: boolean;
+}
 
 /**
  * The flags for the environment given: the Docker socket (net `unix:` plus read and write, which
  * Deno requires to connect to a unix socket), the broker's host:port, the env names karotten
- * reads, and `STATE_DIR` read/write only when it is set. Never `-A`.
+ * reads, `STATE_DIR` read/write only when it is set, and `METRICS_ADDR` (listen) only when it is
+ * set. A dry run gets no broker access. Never `-A`.
  */
-export function permissionFlags(env: EnvReader): string[] {
+export function permissionFlags(env: EnvReader, options: FlagOptions = {}): string[] {
   const sock = env("DOCKER_SOCK")?.trim() || DEFAULT_DOCKER_SOCK;
   const net = [`unix:${sock}`];
   const url = env("RABBITMQ_URL")?.trim();
-  if (url) {
+  if (url && !options.dryRun) {
     try {
       const { host, port } = parseBrokerUrl(url);
-      net.push(`${host.includes(":") ? `[${host}]` : host}:${port}`);
+      net.push(hostPort(host, port));
     } catch {
       // The daemon itself reports the bad URL (exit 2); grant no broker access for it.
     }
+  }
+  try {
+    const metrics = parseListenAddr("METRICS_ADDR", env("METRICS_ADDR"));
+    if (metrics) net.push(hostPort(metrics.hostname, metrics.port));
+  } catch {
+    // The daemon reports the bad address (exit 2); grant nothing for it.
   }
   const read = [sock];
   const write = [sock];
@@ -38,6 +57,10 @@ export function permissionFlags(env: EnvReader): string[] {
   ];
 }
 
+function hostPort(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
 /**
  * V8 flags of the daemon: a 1 MiB young generation keeps the heap small under a burst of lines
  * (peak RSS ~100 MB instead of ~157 MB at 20k lines/s, same CPU; see README, Benchmarks).
@@ -45,6 +68,6 @@ export function permissionFlags(env: EnvReader): string[] {
 export const RUNTIME_FLAGS: readonly string[] = ["--v8-flags=--max-semi-space-size=1"];
 
 /** Everything `deno run` / `deno compile` needs for the daemon: permissions and runtime flags. */
-export function daemonFlags(env: EnvReader): string[] {
-  return [...permissionFlags(env), ...RUNTIME_FLAGS];
+export function daemonFlags(env: EnvReader, options: FlagOptions = {}): string[] {
+  return [...permissionFlags(env, options), ...RUNTIME_FLAGS];
 }
