@@ -17,16 +17,24 @@ import { abortOnSignals } from "./shutdown.ts";
 import type { Position } from "./positions.ts";
 import { CheckpointStore } from "./checkpoints.ts";
 import { EXIT_CONFIG, EXIT_CRASH, EXIT_ENGINE_UNREACHABLE, EXIT_OK } from "./exit_codes.ts";
+import { StdoutPrinter } from "./dry_run.ts";
+import { type EngineState, type Snapshot, takeSnapshot } from "./telemetry/snapshot.ts";
+import { reportStats } from "./telemetry/stats_report.ts";
+import { serveTelemetry } from "./telemetry/server.ts";
+import { VERSION } from "./version.ts";
 
 /** Runs the daemon until a signal or a fatal condition; resolves with the exit code. */
 export async function runDaemon(config: Config, log: Logger): Promise<number> {
   const { tuning } = config;
   log.info("starting", {
+    version: VERSION,
     docker_sock: config.dockerSock,
-    broker: redactUrl(config.rabbitmqUrl),
-    exchange: config.exchange,
+    broker: config.dryRun ? undefined : redactUrl(config.rabbitmqUrl),
+    exchange: config.dryRun ? undefined : config.exchange,
+    dry_run: config.dryRun || undefined,
     overflow: config.overflow,
     state_dir: config.stateDir,
+    metrics_addr: config.metricsAddr && `${config.metricsAddr.hostname}:${config.metricsAddr.port}`,
   });
 
   // Readers stop on `readers`; the publisher and pool live until draining is over.
@@ -45,14 +53,17 @@ export async function runDaemon(config: Config, log: Logger): Promise<number> {
     idleTimeoutMs: tuning.idleTimeoutMs,
   });
   const docker = new DockerClient(pool, tuning.headerTimeoutMs, log);
-  const checkpoints = config.stateDir ? new CheckpointStore(config.stateDir, log) : undefined;
+  // A dry run publishes nothing, so it must not move the checkpoints either.
+  const checkpoints = config.stateDir && !config.dryRun
+    ? new CheckpointStore(config.stateDir, log)
+    : undefined;
   const positions: Map<string, Position> = checkpoints ? await checkpoints.load() : new Map();
   if (checkpoints) log.info("checkpoints_loaded", { containers: positions.size });
   const queue = new MessageQueue(
     tuning.queueCapacity,
     checkpoints && ((msg) => checkpoints.confirmed(msg.containerId, msg.timestamp, msg.seq)),
   );
-  const publisher = new Publisher({
+  const publisher = config.dryRun ? new StdoutPrinter(queue) : new Publisher({
     url: config.rabbitmqUrl,
     exchange: config.exchange,
     queue,
@@ -60,6 +71,23 @@ export async function runDaemon(config: Config, log: Logger): Promise<number> {
     log,
     debug: config.debug,
   });
+  const engine: EngineState = { up: false };
+  const supervisor = new Supervisor({ docker, queue, log, config, positions, checkpoints });
+  const snapshot = (): Snapshot =>
+    takeSnapshot(
+      { containers: supervisor, queue, broker: publisher, engine },
+      tuning.metricsMaxContainers,
+    );
+  let metrics: Promise<void> | undefined;
+  if (config.metricsAddr) {
+    try {
+      metrics = serveTelemetry(config.metricsAddr, snapshot, log, service.signal);
+    } catch (err) {
+      log.error("metrics_listen_failed", { error: describe(err) });
+      removeSignals();
+      return EXIT_CRASH;
+    }
+  }
 
   const publishing = publisher.run(service.signal);
   publisher.firstConnect().catch((err) => {
@@ -75,14 +103,29 @@ export async function runDaemon(config: Config, log: Logger): Promise<number> {
     pool.run(service.signal),
     checkpoints?.run(tuning.checkpointIntervalMs, service.signal),
     startDropReporter(queue, tuning.dropReportIntervalMs, log, service.signal),
-    watchHealth(docker, tuning, log, () => pool.clear(), () => {
-      log.error("engine_unreachable", { pings_failed: tuning.pingFailuresToExit });
-      fail(EXIT_ENGINE_UNREACHABLE, new Error("docker engine unreachable"));
-    }, readers.signal),
+    reportStats(snapshot, tuning.statsIntervalMs, log, service.signal),
+    metrics,
+    watchHealth(
+      docker,
+      tuning,
+      log,
+      () => {
+        engine.up = false;
+        pool.clear();
+      },
+      () => {
+        log.error("engine_unreachable", { pings_failed: tuning.pingFailuresToExit });
+        fail(EXIT_ENGINE_UNREACHABLE, new Error("docker engine unreachable"));
+      },
+      readers.signal,
+      () => engine.up = true,
+    ),
   ];
 
-  const supervisor = new Supervisor({ docker, queue, log, config, positions, checkpoints });
-  await supervisor.run(readers.signal, (attached) => log.info("ready", { containers: attached }));
+  await supervisor.run(readers.signal, (attached) => {
+    engine.up = true;
+    log.info("ready", { containers: attached });
+  });
 
   // Readers have stopped: publish what is buffered, then close everything.
   const left = await publisher.drain(tuning.shutdownGraceMs);

@@ -61,8 +61,15 @@ export class MessageQueue {
   #cursor = 0;
   /** One past the highest position ever marked in flight (bounds `rewind()`). */
   #highWater = 0;
+  /** Totals since start: never reset (metrics); `takeDropped` reports the growth. */
   #droppedFull = 0;
   #droppedBlocked = 0;
+  #reportedFull = 0;
+  #reportedBlocked = 0;
+  #published = 0;
+  #confirmed = 0;
+  /** Body bytes of the messages held. */
+  #bytes = 0;
   #roomWaiters = new Waiters();
   #messageWaiters = new Waiters();
   #emptyWaiters = new Waiters();
@@ -109,6 +116,7 @@ export class MessageQueue {
     this.#slots[slot] = msg;
     this.#state[slot] = UNPUBLISHED;
     this.#tail++;
+    this.#bytes += msg.body.length;
     if (this.#messageWaiters.size > 0) this.#messageWaiters.wake(Infinity);
     return true;
   }
@@ -120,12 +128,40 @@ export class MessageQueue {
     return this.#roomWaiters.wait(signal);
   }
 
-  /** Returns the drop counters and resets them. */
+  /** Returns the drops counted since the last call. */
   takeDropped(): DropCounts {
-    const counts = { full: this.#droppedFull, blocked: this.#droppedBlocked };
-    this.#droppedFull = 0;
-    this.#droppedBlocked = 0;
+    const counts = {
+      full: this.#droppedFull - this.#reportedFull,
+      blocked: this.#droppedBlocked - this.#reportedBlocked,
+    };
+    this.#reportedFull = this.#droppedFull;
+    this.#reportedBlocked = this.#droppedBlocked;
     return counts;
+  }
+
+  /** Every drop since the queue was made, by cause. */
+  get droppedTotal(): DropCounts {
+    return { full: this.#droppedFull, blocked: this.#droppedBlocked };
+  }
+
+  /** Messages handed to the publisher since start (a message published again counts again). */
+  get publishedTotal(): number {
+    return this.#published;
+  }
+
+  /** Messages confirmed by the broker (and released) since start. */
+  get confirmedTotal(): number {
+    return this.#confirmed;
+  }
+
+  /** Body bytes of the messages held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** The oldest message held (the next to be confirmed), or undefined when empty. */
+  oldest(): OutMessage | undefined {
+    return this.#head < this.#tail ? this.#slots[this.#head % this.capacity] : undefined;
   }
 
   /** The oldest message not yet published (nacked and rewound ones included), or undefined. */
@@ -144,6 +180,7 @@ export class MessageQueue {
   markPublished(): number {
     const pos = this.#cursor++;
     this.#state[pos % this.capacity] = IN_FLIGHT;
+    this.#published++;
     if (this.#cursor > this.#highWater) this.#highWater = this.#cursor;
     return pos;
   }
@@ -161,6 +198,8 @@ export class MessageQueue {
       const msg = this.#slots[s]!;
       this.#slots[s] = undefined;
       this.#head++;
+      this.#confirmed++;
+      this.#bytes -= msg.body.length;
       this.#onConfirmed?.(msg);
       s = this.#head % cap;
     }

@@ -71,6 +71,7 @@ export class Publisher {
   #stop = new AbortController();
   #finished = Promise.withResolvers<void>();
   #running = false;
+  #sessionsOpened = 0;
   #events: SessionEvents;
 
   constructor(opts: PublisherOptions) {
@@ -121,6 +122,11 @@ export class Publisher {
   /** True while a session is open. */
   get connected(): boolean {
     return this.#session !== undefined;
+  }
+
+  /** Sessions opened after the first one: how often the publisher reconnected. */
+  get reconnects(): number {
+    return Math.max(0, this.#sessionsOpened - 1);
   }
 
   /**
@@ -207,6 +213,7 @@ export class Publisher {
           continue;
         }
         this.#settleFirst({ ok: true });
+        this.#sessionsOpened++;
         attempt = 0;
         this.#log.info("amqp_connected", { url: redactUrl(this.#url), exchange: this.#exchange });
         try {

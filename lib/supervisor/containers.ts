@@ -20,7 +20,9 @@ import type { Position } from "../positions.ts";
 import type { MessageQueue } from "../queue.ts";
 import { followEvents } from "./events.ts";
 import { Reconciler } from "./reconcile.ts";
-import { tailContainer, type TailEngine, type TailResult } from "./tail.ts";
+import { tailContainer, type TailDeps, type TailEngine, type TailResult } from "./tail.ts";
+import { compileFilter } from "../filter.ts";
+import { type ContainerCounters, newContainerCounters } from "../telemetry/container_counters.ts";
 
 type Command =
   | { kind: "event"; ev: DockerEvent }
@@ -37,6 +39,8 @@ interface Tail {
   attachedAt: number;
   /** A `destroy` event came while attached: its position is not kept. */
   destroyed: boolean;
+  /** Lines read, identity: the tail increments, `/metrics` and the stats line read. */
+  counters: ContainerCounters;
 }
 
 /** The engine calls the supervisor and its tails make. */
@@ -64,10 +68,15 @@ export interface SupervisorDeps {
 /** Attaches every running container and keeps that true until stopped. */
 export class Supervisor {
   readonly #deps: SupervisorDeps;
+  readonly #tailDeps: TailDeps;
   readonly #commands = new Channel<Command>();
   readonly #tails = new Map<string, Tail>();
   /** Containers whose logs cannot be read (log driver): never retried while they live. */
   readonly #unreadable = new Set<string>();
+  /** Containers the filters keep out: never inspected again while they live. */
+  readonly #filtered = new Set<string>();
+  /** Lines read by tails that have ended. */
+  #linesOfEnded = 0;
   readonly #tailsRunning = new Set<Promise<void>>();
   #listed = false;
   #eventsUp = false;
@@ -75,11 +84,24 @@ export class Supervisor {
 
   constructor(deps: SupervisorDeps) {
     this.#deps = deps;
+    this.#tailDeps = { ...deps, filter: compileFilter(deps.config.filters) };
   }
 
   /** Containers attached now. */
   get attached(): number {
     return this.#tails.size;
+  }
+
+  /** The counters of every attached container (identity `""` until inspected). */
+  *counters(): IterableIterator<ContainerCounters> {
+    for (const tail of this.#tails.values()) yield tail.counters;
+  }
+
+  /** Lines read since start, by every tail, ended or running. */
+  get linesRead(): number {
+    let n = this.#linesOfEnded;
+    for (const { counters } of this.#tails.values()) n += counters.stdout + counters.stderr;
+    return n;
   }
 
   /** Runs until the signal aborts; then every tail has stopped reading. Calls `onReady` once. */
@@ -131,6 +153,7 @@ export class Supervisor {
         const id = cmd.ev.Actor?.ID;
         if (!id || (cmd.ev.Type !== undefined && cmd.ev.Type !== "container")) return;
         if (cmd.ev.Action === "start") {
+          if (this.#filtered.has(id)) return;
           this.#unreadable.delete(id);
           const tail = this.#tails.get(id);
           if (tail) {
@@ -147,6 +170,7 @@ export class Supervisor {
           this.#unreadable.delete(id);
           const tail = this.#tails.get(id);
           if (tail) tail.destroyed = true;
+          this.#filtered.delete(id);
         }
         return;
       }
@@ -157,7 +181,9 @@ export class Supervisor {
         for (const c of cmd.running) {
           if (c.State !== undefined && c.State !== "running") continue;
           listed.add(c.Id);
-          if (this.#tails.has(c.Id) || this.#unreadable.has(c.Id)) continue;
+          if (this.#tails.has(c.Id) || this.#unreadable.has(c.Id) || this.#filtered.has(c.Id)) {
+            continue;
+          }
           if (!first) log.info("reconcile_attach", { id: c.Id.slice(0, 12) });
           this.#attach(c.Id, first ? { kind: "now" } : { kind: "run" }, signal);
         }
@@ -171,12 +197,18 @@ export class Supervisor {
           tail.died.abort();
         }
         for (const id of this.#unreadable) if (!listed.has(id)) this.#unreadable.delete(id);
+        for (const id of this.#filtered) if (!listed.has(id)) this.#filtered.delete(id);
         return;
       }
       case "ended": {
         if (this.#tails.get(cmd.id) !== cmd.tail) return;
         this.#tails.delete(cmd.id);
         const { end, position } = cmd.result;
+        this.#linesOfEnded += cmd.tail.counters.stdout + cmd.tail.counters.stderr;
+        if (end === "filtered") {
+          this.#filtered.add(cmd.id);
+          return;
+        }
         log.info("detached", { id: shortId(cmd.id), reason: end });
         if (end === "unreadable") this.#unreadable.add(cmd.id);
         if (end === "gone") {
@@ -200,6 +232,7 @@ export class Supervisor {
       died: new AbortController(),
       attachedAt: performance.now(),
       destroyed: false,
+      counters: newContainerCounters(),
     };
     this.#tails.set(id, tail);
     const tailSignal = AbortSignal.any([signal, tail.controller.signal]);
@@ -208,8 +241,9 @@ export class Supervisor {
       start,
       position: this.#deps.positions.get(id),
       died: () => tail.died.signal,
+      counters: tail.counters,
     };
-    const done: Promise<void> = tailContainer(this.#deps, order, tailSignal)
+    const done: Promise<void> = tailContainer(this.#tailDeps, order, tailSignal)
       .catch((err): TailResult => {
         this.#deps.log.error("tail_failed", { id: shortId(id), error: describe(err) });
         return { end: "aborted", position: undefined };

@@ -9,7 +9,10 @@ import type { DockerClient } from "../docker/api.ts";
 import { describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
-/** Resolves when the signal aborts; calls `onDead` after `pingFailuresToExit` failures in a row. */
+/**
+ * Resolves when the signal aborts; calls `onFailure` after each failed ping, `onSuccess` after
+ * each answered one, and `onDead` after `pingFailuresToExit` failures in a row.
+ */
 export async function watchHealth(
   docker: DockerClient,
   tuning: Tuning,
@@ -17,6 +20,7 @@ export async function watchHealth(
   onFailure: () => void,
   onDead: () => void,
   signal: AbortSignal,
+  onSuccess: () => void = () => {},
 ): Promise<void> {
   let failures = 0;
   while (!signal.aborted) {
@@ -28,6 +32,7 @@ export async function watchHealth(
     try {
       const timeout = AbortSignal.any([signal, AbortSignal.timeout(tuning.headerTimeoutMs)]);
       await docker.ping(timeout);
+      onSuccess();
       if (failures > 0) log.info("ping_recovered", { after_failures: failures });
       failures = 0;
     } catch (err) {

@@ -30,6 +30,8 @@ import { type ContainerIdentity, EnvelopeEncoder, identify, messageId } from "..
 import { advance, type Position } from "../positions.ts";
 import type { MessageQueue, OutMessage } from "../queue.ts";
 import { shortId } from "../short_id.ts";
+import type { ContainerFilter } from "../filter.ts";
+import type { ContainerCounters } from "../telemetry/container_counters.ts";
 import {
   isZeroTime,
   nanosToSince,
@@ -51,6 +53,8 @@ export interface TailDeps {
   log: Logger;
   /** Configuration. */
   config: Config;
+  /** Which containers are shipped (`INCLUDE`, `EXCLUDE`, `INCLUDE_LABEL`, ignore label). */
+  filter: ContainerFilter;
 }
 
 /** What the owner asks of a tail. */
@@ -63,10 +67,12 @@ export interface TailOrder {
   position?: Position;
   /** The current run's `die` notice. */
   died: () => AbortSignal;
+  /** Lines read and identity, kept in the owner's per-container state; the tail fills them. */
+  counters: ContainerCounters;
 }
 
-/** Why a tail ended. */
-export type TailEnd = "stopped" | "unreadable" | "gone" | "aborted";
+/** Why a tail ended; `filtered`: the filters keep it out, no logs were requested. */
+export type TailEnd = "stopped" | "unreadable" | "gone" | "aborted" | "filtered";
 
 /** How a tail ended and where it stopped reading: the owner keeps the position. */
 export interface TailResult {
@@ -78,7 +84,8 @@ export interface TailResult {
 
 /**
  * Follows one container until it stops. After `died()` aborts, a stream that sends nothing for
- * `dieGraceMs` (while not paused by a full buffer) counts as ended.
+ * `dieGraceMs` (while not paused by a full buffer) counts as ended. The filters are decided on
+ * the first inspect, before any logs request.
  */
 export async function tailContainer(
   deps: TailDeps,
@@ -99,6 +106,7 @@ export async function tailContainer(
   while (!signal.aborted) {
     try {
       info = await docker.inspect(order.id, signal);
+      if (firstPass && !shipped(deps, info)) return ended("filtered");
       // A container announced by its `start` event may already have exited: its run's lines
       // are still read once. Any other stopped container is never attached.
       if (!info.State.Running && (order.start.kind !== "run" || !firstPass)) {
@@ -107,7 +115,7 @@ export async function tailContainer(
       firstPass = false;
       const from = resumeFrom(position, order.start, info);
       position = from.position;
-      const { stream, sender } = await followOnce(deps, info, from, signal, order.died());
+      const { stream, sender } = await followOnce(deps, info, from, signal, order);
       if (sender.linesRead > 0) attempt = 0;
       if (!(await docker.inspect(order.id, signal)).State.Running) {
         // Its last lines (no final newline) wait for room like every other line.
@@ -131,6 +139,18 @@ export async function tailContainer(
     }
   }
   return ended("aborted");
+}
+
+/** The filters' verdict on a container, logged once when it is kept out. */
+function shipped(deps: TailDeps, info: ContainerInfo): boolean {
+  const verdict = deps.filter({ name: info.Name, labels: info.Config.Labels });
+  if (verdict === "ship") return true;
+  deps.log.info("filtered", {
+    id: shortId(info.Id),
+    name: info.Name.replace(/^\//, ""),
+    reason: verdict,
+  });
+  return false;
 }
 
 /** The end for an error no retry can mend, or undefined. */
@@ -208,11 +228,15 @@ async function followOnce(
   info: ContainerInfo,
   from: ResumePoint,
   signal: AbortSignal,
-  died: AbortSignal,
+  order: TailOrder,
 ): Promise<{ stream: LogEntries; sender: LineSender }> {
   const { docker, log, config } = deps;
   const short = shortId(info.Id);
   const identity = identify(info.Id, info.Name, info.Config.Image, info.Config.Labels);
+  const { counters } = order;
+  counters.project = identity.project;
+  counters.service = identity.service;
+  counters.name = identity.containerName;
   const grace = new DieGrace(config.tuning.dieGraceMs, signal);
   let warnedOversize = false;
   const stream = await docker.logs(info.Id, from.start, {
@@ -225,8 +249,8 @@ async function followOnce(
     },
     onEngineError: (text) => log.warn("engine_stream_error", { id: short, error: text }),
   }, AbortSignal.any([signal, grace.silence]));
-  grace.arm(died);
-  const sender = new LineSender(deps, info.Id, identity, from, grace);
+  grace.arm(order.died());
+  const sender = new LineSender(deps, info.Id, identity, from, grace, counters);
   log.info("attached", {
     id: short,
     name: identity.containerName,
@@ -328,6 +352,7 @@ class LineSender {
   readonly #skipTs: string;
   #skipLeft: number;
   readonly #grace: DieGrace;
+  readonly #counters: ContainerCounters;
 
   constructor(
     deps: TailDeps,
@@ -335,6 +360,7 @@ class LineSender {
     identity: ContainerIdentity,
     from: ResumePoint,
     grace: DieGrace,
+    counters: ContainerCounters,
   ) {
     this.#queue = deps.queue;
     this.#pause = deps.config.overflow === "pause";
@@ -346,6 +372,7 @@ class LineSender {
     this.#skipTs = from.position.ts;
     this.#skipLeft = from.skip;
     this.#grace = grace;
+    this.#counters = counters;
   }
 
   /** Offers a batch's messages; with `OVERFLOW=pause`, waits for room before each when full. */
@@ -371,7 +398,14 @@ class LineSender {
       return undefined;
     }
     const seq = advance(this.#position, timestamp);
-    const encoder = entry.stream === "stdout" ? this.#stdout : this.#stderr;
+    let encoder: EnvelopeEncoder;
+    if (entry.stream === "stdout") {
+      this.#counters.stdout++;
+      encoder = this.#stdout;
+    } else {
+      this.#counters.stderr++;
+      encoder = this.#stderr;
+    }
     return {
       routingKey: encoder.routingKey,
       body: encoder.encode(timestamp, entry.message),

@@ -21,6 +21,8 @@ export interface Karotten {
   readonly pid: number;
   /** Every line it printed so far (stderr and stdout, in order of arrival). */
   readonly lines: string[];
+  /** The lines it printed to stdout only (a dry run's output). */
+  readonly stdoutLines: string[];
   /**
    * Resolves with the first line matching `re`, among the lines already printed or to come.
    * Rejects with the last lines printed when `timeoutMs` passes, or when the daemon exits
@@ -36,7 +38,7 @@ export interface Karotten {
 }
 
 /**
- * Spawns `deno run --quiet ...daemonFlags(env) main.ts` in the repo root with a clean
+ * Spawns `deno run --quiet ...daemonFlags(env) main.ts ...args` in the repo root with a clean
  * environment: `PATH`, `HOME`, `NO_COLOR=1`, `DENO_DIR` if set, then `env`. Every test that
  * starts it must await `stop()` or `exited` before it ends (Deno's sanitizers check).
  *
@@ -55,6 +57,7 @@ export interface Karotten {
 export function startKarotten(
   env: Record<string, string>,
   script = "main.ts",
+  args: readonly string[] = [],
 ): Promise<Karotten> {
   const base: Record<string, string> = { NO_COLOR: "1" };
   for (const name of ["PATH", "HOME", "DENO_DIR"]) {
@@ -62,7 +65,13 @@ export function startKarotten(
     if (value !== undefined) base[name] = value;
   }
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...daemonFlags((n) => env[n]), script],
+    args: [
+      "run",
+      "--quiet",
+      ...daemonFlags((n) => env[n], { dryRun: args.includes("--dry-run") }),
+      script,
+      ...args,
+    ],
     cwd: REPO_ROOT,
     clearEnv: true,
     env: { ...base, ...env },
@@ -78,6 +87,7 @@ type Listener = (line: string | null) => boolean;
 
 class Running implements Karotten {
   readonly lines: string[] = [];
+  readonly stdoutLines: string[] = [];
   readonly pid: number;
   readonly exited: Promise<number>;
   readonly #child: Deno.ChildProcess;
@@ -91,7 +101,7 @@ class Running implements Karotten {
     this.exited = (async () => {
       const [status] = await Promise.all([
         child.status,
-        this.#pump(child.stdout),
+        this.#pump(child.stdout, this.stdoutLines),
         this.#pump(child.stderr),
       ]);
       this.#done = true;
@@ -155,19 +165,20 @@ class Running implements Karotten {
   }
 
   /** Reads a stream to its end, splitting it into lines (`\n`, an optional `\r` dropped). */
-  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+  async #pump(stream: ReadableStream<Uint8Array>, only?: string[]): Promise<void> {
     let rest = "";
     for await (const text of stream.pipeThrough(new TextDecoderStream())) {
       const parts = (rest + text).split("\n");
       rest = parts.pop() ?? "";
-      for (const part of parts) this.#line(part);
+      for (const part of parts) this.#line(part, only);
     }
-    if (rest !== "") this.#line(rest);
+    if (rest !== "") this.#line(rest, only);
   }
 
-  #line(raw: string): void {
+  #line(raw: string, only?: string[]): void {
     const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     this.lines.push(line);
+    only?.push(line);
     if (this.#echo) console.error(`karotten| ${line}`);
     for (const listener of [...this.#listeners]) listener(line);
   }
