@@ -77,3 +77,42 @@ Deno.test("daemonFlags adds only runtime flags to the permission set", () => {
   assert.deepEqual(flags.slice(0, permissionFlags(vars).length), permissionFlags(vars));
   assert.ok(flags.slice(permissionFlags(vars).length).every((f) => f.startsWith("--v8-flags=")));
 });
+
+Deno.test("permissionFlags lets the daemon listen on METRICS_ADDR only when it is set", () => {
+  const net = (vars: Record<string, string>) =>
+    permissionFlags(env(vars)).find((f) => f.startsWith("--allow-net="));
+  assert.equal(net({ RABBITMQ_URL: "amqp://h" }), "--allow-net=unix:/var/run/docker.sock,h:5672");
+  assert.equal(
+    net({ RABBITMQ_URL: "amqp://h", METRICS_ADDR: "127.0.0.1:9464" }),
+    "--allow-net=unix:/var/run/docker.sock,h:5672,127.0.0.1:9464",
+  );
+  assert.equal(
+    net({ RABBITMQ_URL: "amqp://h", METRICS_ADDR: "[::1]:9464" }),
+    "--allow-net=unix:/var/run/docker.sock,h:5672,[::1]:9464",
+  );
+  assert.equal(
+    net({ RABBITMQ_URL: "amqp://h", METRICS_ADDR: "9464" }),
+    "--allow-net=unix:/var/run/docker.sock,h:5672",
+  );
+});
+
+Deno.test("loadConfig reads METRICS_ADDR and names it when it is not host:port", () => {
+  const load = (addr: string) => loadConfig(env({ RABBITMQ_URL: "amqp://h", METRICS_ADDR: addr }));
+  assert.deepEqual(load("127.0.0.1:9464").metricsAddr, { hostname: "127.0.0.1", port: 9464 });
+  assert.deepEqual(load("[::1]:9464").metricsAddr, { hostname: "::1", port: 9464 });
+  assert.equal(load("").metricsAddr, undefined);
+  for (const bad of ["9464", "host:", ":9464", "h:0", "h:70000", "[::1]", "a:b:1"]) {
+    assert.throws(() => load(bad), (err: unknown) => {
+      assert.ok(err instanceof ConfigError, bad);
+      assert.equal(err.variable, "METRICS_ADDR");
+      return true;
+    });
+  }
+});
+
+Deno.test("loadConfig in a dry run needs no RABBITMQ_URL and ignores a bad one", () => {
+  const c = loadConfig(env({ RABBITMQ_URL: "http://not-amqp" }), { dryRun: true });
+  assert.equal(c.dryRun, true);
+  assert.equal(c.rabbitmqUrl, "");
+  assert.equal(loadConfig(env({}), { dryRun: true }).dryRun, true);
+});

@@ -221,3 +221,31 @@ Deno.test("MessageQueue keeps order through many wraps with random out-of-order 
   assert.ok(confirmed.length > 1000, `seed ${seed}: only ${confirmed.length} confirmed`);
   confirmed.forEach((seq, i) => assert.equal(seq, i + 1, `seed ${seed}: order broke at ${i}`));
 });
+
+Deno.test("MessageQueue keeps totals that never go down: published, confirmed, dropped, bytes", () => {
+  const q = new MessageQueue(2);
+  const m = (seq: number) => ({
+    routingKey: "a.b.stdout",
+    body: Buffer.from("12345"),
+    containerId: "c",
+    timestamp: "2024-01-01T00:00:00.000000000Z",
+    seq,
+  });
+  q.offer(m(1));
+  q.offer(m(2));
+  q.offer(m(3));
+  assert.equal(q.bytes, 10);
+  assert.equal(q.oldest()?.seq, 1);
+  q.next();
+  const a = q.markPublished();
+  q.nack(a);
+  q.next();
+  q.confirm(q.markPublished());
+  assert.equal(q.publishedTotal, 2, "a republished message counts again");
+  assert.equal(q.confirmedTotal, 1);
+  assert.equal(q.bytes, 5);
+  assert.equal(q.oldest()?.seq, 2);
+  assert.deepEqual(q.takeDropped(), { full: 1, blocked: 0 });
+  assert.deepEqual(q.takeDropped(), { full: 0, blocked: 0 });
+  assert.deepEqual(q.droppedTotal, { full: 1, blocked: 0 }, "taking does not reset the total");
+});
