@@ -1,6 +1,6 @@
 /** Startup failures that no restart can fix: one clear line and exit 2. */
 import assert from "node:assert/strict";
-import { EXIT_CONFIG } from "../lib/exit_codes.ts";
+import { EXIT_CONFIG, EXIT_CRASH } from "../lib/exit_codes.ts";
 import { startKarotten } from "./helpers/karotten.ts";
 import { RABBIT_URL } from "./helpers/rabbit.ts";
 import { FakeEngine } from "./helpers/fake_engine.ts";
@@ -37,6 +37,26 @@ Deno.test("karotten with a missing exchange logs one error naming it and exits 2
     assert.match(errors[0], new RegExp(`exchange_missing exchange=${exchange} `));
     assert.ok(!k.lines.some((l) => l.includes("guest:guest")), "the password is never printed");
   } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("karotten exits 1 with one error line when METRICS_ADDR is taken", async () => {
+  const engine = await FakeEngine.start();
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = taken.addr as Deno.NetAddr;
+  const k = await startKarotten({
+    RABBITMQ_URL: RABBIT_URL,
+    DOCKER_SOCK: engine.sock,
+    METRICS_ADDR: `127.0.0.1:${port}`,
+  });
+  try {
+    assert.equal(await withDeadline(k.exited, EXIT_TIMEOUT_MS, "exit"), EXIT_CRASH);
+    const errors = k.lines.filter((l) => / error /.test(l));
+    assert.equal(errors.length, 1, k.lines.join("\n"));
+    assert.match(errors[0], / error metrics_listen_failed error=.*(AddrInUse|in use)/i);
+  } finally {
+    taken.close();
     await engine.close();
   }
 });
