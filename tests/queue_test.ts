@@ -230,6 +230,7 @@ Deno.test("MessageQueue keeps totals that never go down: published, confirmed, d
     containerId: "c",
     timestamp: "2024-01-01T00:00:00.000000000Z",
     seq,
+    messageId: `c${seq}`,
   });
   q.offer(m(1));
   q.offer(m(2));

@@ -11,14 +11,35 @@ function sample(): Snapshot {
   const queue = new MessageQueue(10);
   const body = Buffer.from("{}");
   const ts = new Date(Date.now() - 90_000).toISOString().replace("Z", "000000Z");
-  queue.offer({ routingKey: "a.b.stdout", body, containerId: "c1", timestamp: ts, seq: 1 });
-  queue.offer({ routingKey: "a.b.stdout", body, containerId: "c1", timestamp: ts, seq: 2 });
+  queue.offer({
+    routingKey: "a.b.stdout",
+    body,
+    containerId: "c1",
+    timestamp: ts,
+    seq: 1,
+    messageId: "m1",
+  });
+  queue.offer({
+    routingKey: "a.b.stdout",
+    body,
+    containerId: "c1",
+    timestamp: ts,
+    seq: 2,
+    messageId: "m2",
+  });
   queue.next();
   queue.confirm(queue.markPublished());
   queue.next();
   queue.markPublished();
   for (let i = 0; i < 10; i++) {
-    queue.offer({ routingKey: "a.b.stdout", body, containerId: "c1", timestamp: ts, seq: 3 + i });
+    queue.offer({
+      routingKey: "a.b.stdout",
+      body,
+      containerId: "c1",
+      timestamp: ts,
+      seq: 3 + i,
+      messageId: `m${3 + i}`,
+    });
   }
   const a = {
     ...newContainerCounters(),
