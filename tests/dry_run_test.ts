@@ -3,7 +3,7 @@
  * users start it. Also the stats line, which a dry run prints like any run.
  */
 import assert from "node:assert/strict";
-import { DockerEngine, TEST_IMAGE } from "./helpers/dockerd.ts";
+import { startEngine, TEST_IMAGE } from "./helpers/engine.ts";
 import { startKarotten } from "./helpers/karotten.ts";
 import { waitFor } from "./helpers/deadline.ts";
 import { permissionFlags } from "../lib/permissions.ts";
@@ -21,7 +21,7 @@ Deno.test("permissionFlags grants a dry run no broker access, even with RABBITMQ
 });
 
 Deno.test("karotten --dry-run prints '<routing key> <envelope JSON>' lines without a broker", async () => {
-  const engine = await DockerEngine.start();
+  const engine = await startEngine();
   const k = await startKarotten(
     {
       DOCKER_SOCK: engine.sock,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { compileFilter, globToRegExp, matchNames, NO_FILTERS } from "../lib/filter.ts";
 import { loadConfig } from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
-import { DockerEngine, TEST_IMAGE } from "./helpers/dockerd.ts";
+import { startEngine, TEST_IMAGE } from "./helpers/engine.ts";
 import { freshBinding, RABBIT_URL } from "./helpers/rabbit.ts";
 import { type Karotten, startKarotten } from "./helpers/karotten.ts";
 import { waitFor } from "./helpers/deadline.ts";
@@ -97,7 +97,7 @@ const logsRequests = (k: Karotten, id: string) =>
   k.lines.filter((l) => / debug docker_get /.test(l) && l.includes(`/containers/${id}/logs`));
 
 Deno.test("filters keep containers out before any logs request; the others are shipped", async () => {
-  const engine = await DockerEngine.start();
+  const engine = await startEngine();
   const binding = await freshBinding();
   const say = (what: string) =>
     `trap "exit 0" TERM; while true; do echo "${what}"; sleep 0.2; done`;
@@ -184,7 +184,7 @@ Deno.test("filters keep containers out before any logs request; the others are s
 });
 
 Deno.test("INCLUDE_LABEL ships only containers carrying the label", async () => {
-  const engine = await DockerEngine.start();
+  const engine = await startEngine();
   const binding = await freshBinding();
   const k = await startKarotten({
     RABBITMQ_URL: RABBIT_URL,

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { delay } from "../../lib/async/delay.ts";
-import { DockerEngine, TEST_IMAGE } from "../helpers/dockerd.ts";
+import { startEngine, TEST_IMAGE } from "../helpers/engine.ts";
 import { freshBinding, RABBIT_URL, rabbitStartApp, rabbitStopApp } from "../helpers/rabbit.ts";
 import { startKarotten, withLogTail } from "../helpers/karotten.ts";
 import { waitFor } from "../helpers/deadline.ts";
@@ -92,7 +92,7 @@ function freePort(): number {
 }
 
 Deno.test("METRICS_ADDR serves /metrics and /healthz through a broker bounce and an engine restart", async () => {
-  const engine = await DockerEngine.start({ liveRestore: true });
+  const engine = await startEngine({ liveRestore: true });
   const binding = await freshBinding({ durableExchange: true });
   const port = freePort();
   const base = `http://127.0.0.1:${port}`;
