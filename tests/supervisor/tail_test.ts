@@ -5,6 +5,8 @@ import { LogStream, type LogStreamOptions } from "../../lib/docker/log_stream.ts
 import { MessageQueue } from "../../lib/queue.ts";
 import { tailContainer, type TailEngine } from "../../lib/supervisor/tail.ts";
 import { CaptureLog } from "../amqp/_broker.ts";
+import { compileFilter } from "../../lib/filter.ts";
+import { newContainerCounters } from "../../lib/telemetry/container_counters.ts";
 import { withDeadline } from "../helpers/deadline.ts";
 
 const ID = "0123456789abcdef".repeat(4);
@@ -44,9 +46,16 @@ Deno.test("tailContainer waits for room for a stopped container's last line with
       return Promise.resolve(new LogStream(body, opts));
     },
   };
+  const counters = newContainerCounters();
   const tail = tailContainer(
-    { docker, queue, log: new CaptureLog(), config: { ...config, tuning: DEFAULT_TUNING } },
-    { id: ID, start: { kind: "beginning" }, died: () => NEVER },
+    {
+      docker,
+      queue,
+      log: new CaptureLog(),
+      config: { ...config, tuning: DEFAULT_TUNING },
+      filter: compileFilter(config.filters),
+    },
+    { id: ID, start: { kind: "beginning" }, died: () => NEVER, counters },
     NEVER,
   );
   let ended = false;
@@ -67,5 +76,12 @@ Deno.test("tailContainer waits for room for a stopped container's last line with
     queue.markPublished();
   }
   assert.deepEqual(bodies, ["b", "last"]);
+  assert.deepEqual(counters, {
+    project: "standalone",
+    service: "tty",
+    name: "tty",
+    stdout: 3,
+    stderr: 0,
+  });
   assert.deepEqual(queue.takeDropped(), { full: 0, blocked: 0 });
 });
