@@ -150,6 +150,9 @@ async function stopKarotten(k: Karotten): Promise<void> {
   }
 }
 
+/** Longest `/version` answer read. */
+const VERSION_MAX_BYTES = 64 * 1024;
+
 async function engineVersion(
   pool: ConnectionPool,
 ): Promise<{ Version: string; ApiVersion: string }> {
@@ -157,7 +160,7 @@ async function engineVersion(
     signal: AbortSignal.timeout(10_000),
     headerTimeoutMs: 10_000,
   });
-  return JSON.parse(await res.text());
+  return JSON.parse(await res.text(VERSION_MAX_BYTES));
 }
 
 /** The processes whose CPU each phase reports, by name. */

@@ -87,6 +87,15 @@ export const DEFAULT_DOCKER_SOCK = "/var/run/docker.sock";
 /** Default cap for one merged log line, bytes (1 MiB). */
 export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
 
+/** Longest `/containers/json` answer read, bytes (16 MiB: thousands of containers). */
+export const MAX_LIST_BYTES = 16 << 20;
+/** Longest `/containers/{id}/json` answer read, bytes (4 MiB). */
+export const MAX_INSPECT_BYTES = 4 << 20;
+/** Longest `/_ping` answer read, bytes. */
+export const MAX_PING_BYTES = 4 << 10;
+/** Longest error body read (any endpoint), bytes. */
+export const MAX_ERROR_BODY_BYTES = 64 << 10;
+
 /** The environment variables karotten reads: the permission set allows exactly these. */
 export const ENV_NAMES = [
   "RABBITMQ_URL",
@@ -160,6 +169,7 @@ export function loadConfig(env: EnvReader, options: LoadOptions = {}): Config {
   if (!dockerSock.startsWith("/")) {
     throw new ConfigError("DOCKER_SOCK", `must be an absolute socket path, got "${dockerSock}"`);
   }
+  permissionPath("DOCKER_SOCK", dockerSock);
   const overflowRaw = nonEmpty(env("OVERFLOW")) ?? "drop";
   if (overflowRaw !== "drop" && overflowRaw !== "pause") {
     throw new ConfigError("OVERFLOW", `must be "drop" or "pause", got "${overflowRaw}"`);
@@ -168,6 +178,7 @@ export function loadConfig(env: EnvReader, options: LoadOptions = {}): Config {
   if (stateDir !== undefined && !stateDir.startsWith("/")) {
     throw new ConfigError("STATE_DIR", `must be an absolute path, got "${stateDir}"`);
   }
+  if (stateDir !== undefined) permissionPath("STATE_DIR", stateDir);
   const maxLineBytes = positiveInt("MAX_LINE_BYTES", env("MAX_LINE_BYTES")) ??
     DEFAULT_MAX_LINE_BYTES;
   return Object.freeze({
@@ -241,6 +252,18 @@ export function parseBrokerUrl(raw: string): BrokerEndpoint {
     );
   }
   if (url.hostname === "") throw new ConfigError("RABBITMQ_URL", "has no host");
+  // amqplib decodes these parts: a stray `%` would fail there, after every retry, not here.
+  const parts = { "user name": url.username, password: url.password, vhost: url.pathname };
+  for (const [part, value] of Object.entries(parts)) {
+    try {
+      decodeURIComponent(value);
+    } catch {
+      throw new ConfigError(
+        "RABBITMQ_URL",
+        `has a malformed percent-encoding in its ${part} (write a literal % as %25)`,
+      );
+    }
+  }
   const port = url.port === "" ? (protocol === "amqps" ? 5671 : 5672) : Number(url.port);
   return { protocol, host: url.hostname, port };
 }
@@ -254,6 +277,17 @@ export function redactUrl(raw: string): string {
   } catch {
     return "<invalid url>";
   }
+}
+
+/**
+ * Refuses a path that cannot be one entry of a Deno permission list: those lists are
+ * comma-separated, so `/a.sock,b` would grant `b` as well.
+ */
+export function permissionPath(variable: string, path: string): string {
+  if (path.includes(",")) {
+    throw new ConfigError(variable, `must not contain a comma (got "${path}")`);
+  }
+  return path;
 }
 
 function parseTuning(raw: string | undefined): Tuning {

@@ -53,6 +53,20 @@ export class ProtocolError extends SyntaxError {
   }
 }
 
+/** An answer read whole (list, inspect, ping, an error) is longer than its limit. */
+export class ResponseTooLargeError extends RangeError {
+  /** Request path, without the host. */
+  readonly path: string;
+  /** The limit, bytes. */
+  readonly limit: number;
+  constructor(path: string, limit: number, seen: string) {
+    super(`answer to GET ${path} is larger than its limit of ${limit} bytes (${seen})`);
+    this.name = "ResponseTooLargeError";
+    this.path = path;
+    this.limit = limit;
+  }
+}
+
 /** The broker refused the exchange (404 on the passive declare): fatal at start. */
 export class ExchangeMissingError extends Error {
   /** The exchange name. */

@@ -2,7 +2,13 @@
  * The Docker Engine API calls karotten makes: all GETs, all read-only.
  * @module
  */
-import { DockerApiError } from "../errors.ts";
+import {
+  MAX_ERROR_BODY_BYTES,
+  MAX_INSPECT_BYTES,
+  MAX_LIST_BYTES,
+  MAX_PING_BYTES,
+} from "../config.ts";
+import { DockerApiError, ResponseTooLargeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { ConnectionPool } from "./conn.ts";
 import { type DockerEvent, EventStream } from "./event_stream.ts";
@@ -70,19 +76,20 @@ export class DockerClient {
   /** `GET /_ping`; resolves with the engine's API version. */
   async ping(signal: AbortSignal): Promise<string> {
     const res = await this.#get("/_ping", signal);
-    const text = await this.#smallBody(res, "/_ping");
-    if (res.status !== 200) throw new DockerApiError(res.status, "/_ping", text.trim());
+    const text = await this.#smallBody(res, "/_ping", MAX_PING_BYTES);
+    if (res.status !== 200) throw new DockerApiError(res.status, "/_ping", errorMessage(text));
     return res.headers.get("api-version") ?? "";
   }
 
   /** `GET /containers/json`: the running containers. */
   async listRunning(signal: AbortSignal): Promise<ContainerSummary[]> {
-    return await this.#json<ContainerSummary[]>("/containers/json", signal);
+    return await this.#json<ContainerSummary[]>("/containers/json", MAX_LIST_BYTES, signal);
   }
 
   /** `GET /containers/{id}/json`. */
   async inspect(id: string, signal: AbortSignal): Promise<ContainerInfo> {
-    return await this.#json<ContainerInfo>(`/containers/${encodeURIComponent(id)}/json`, signal);
+    const path = `/containers/${encodeURIComponent(id)}/json`;
+    return await this.#json<ContainerInfo>(path, MAX_INSPECT_BYTES, signal);
   }
 
   /**
@@ -123,12 +130,16 @@ export class DockerClient {
   async #stream(path: string, signal: AbortSignal): Promise<HttpResponse> {
     const res = await this.#get(path, signal);
     if (res.status === 200) return res;
-    throw new DockerApiError(res.status, path, errorMessage(await this.#smallBody(res, path)));
+    throw new DockerApiError(
+      res.status,
+      path,
+      errorMessage(await this.#smallBody(res, path, MAX_ERROR_BODY_BYTES)),
+    );
   }
 
-  async #json<T>(path: string, signal: AbortSignal): Promise<T> {
+  async #json<T>(path: string, maxBytes: number, signal: AbortSignal): Promise<T> {
     const res = await this.#get(path, signal);
-    const text = await this.#smallBody(res, path);
+    const text = await this.#smallBody(res, path, maxBytes);
     if (res.status !== 200) throw new DockerApiError(res.status, path, errorMessage(text));
     try {
       return JSON.parse(text) as T;
@@ -139,16 +150,19 @@ export class DockerClient {
 
   /**
    * The whole body of an answer that is small and sent at once (JSON, an error): a frozen engine
-   * must not hang it after the head either, so it gets the header timeout as well.
+   * must not hang it after the head either, so it gets the header timeout as well. At most
+   * `maxBytes` when the status is 200, `MAX_ERROR_BODY_BYTES` otherwise: a longer error body
+   * keeps its status (a 404 stays a 404) with a note instead of its text.
    */
-  async #smallBody(res: HttpResponse, path: string): Promise<string> {
+  async #smallBody(res: HttpResponse, path: string, maxBytes: number): Promise<string> {
     const ms = this.#headerTimeoutMs;
     const timeout = AbortSignal.timeout(ms);
     const onTimeout = () => res.cancel();
     timeout.addEventListener("abort", onTimeout, { once: true });
     try {
-      return await res.text();
+      return await res.text(res.status === 200 ? maxBytes : MAX_ERROR_BODY_BYTES);
     } catch (err) {
+      if (res.status !== 200 && err instanceof ResponseTooLargeError) return err.message;
       if (!timeout.aborted) throw err;
       throw new DOMException(`no complete body within ${ms} ms for GET ${path}`, "TimeoutError");
     } finally {

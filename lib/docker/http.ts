@@ -5,7 +5,7 @@
  * @module
  */
 import { concatBytes } from "../bytes.ts";
-import { ProtocolError } from "../errors.ts";
+import { ProtocolError, ResponseTooLargeError } from "../errors.ts";
 import { ChunkedDecoder } from "./chunked.ts";
 import { closeQuietly, type ConnectionPool } from "./conn.ts";
 import { ResponseHeadReader } from "./response_head.ts";
@@ -31,8 +31,11 @@ export interface HttpResponse {
   readonly headers: Map<string, string>;
   /** The body, decoded from chunked coding; ends with the body. */
   body(): AsyncGenerator<Uint8Array, void, undefined>;
-  /** The whole body as text. */
-  text(): Promise<string>;
+  /**
+   * The whole body as text, at most `maxBytes` of it: a longer body (by its Content-Length, or
+   * once that many bytes arrived) closes the connection and throws `ResponseTooLargeError`.
+   */
+  text(maxBytes: number): Promise<string>;
   /** Closes the connection without reading further. */
   cancel(): void;
 }
@@ -122,6 +125,7 @@ async function exchange(
         return makeResponse(
           pool,
           conn,
+          path,
           parsed.head.status,
           parsed.head.headers,
           parsed.rest,
@@ -139,6 +143,7 @@ async function exchange(
 function makeResponse(
   pool: ConnectionPool,
   conn: Deno.Conn,
+  path: string,
   status: number,
   headers: Map<string, string>,
   rest: Uint8Array,
@@ -177,9 +182,22 @@ function makeResponse(
     status,
     headers,
     body,
-    async text() {
+    async text(maxBytes: number) {
+      const declared = headers.get("content-length");
+      if (declared !== undefined && Number(declared) > maxBytes) {
+        close();
+        throw new ResponseTooLargeError(path, maxBytes, `Content-Length ${declared}`);
+      }
       const parts: Uint8Array[] = [];
-      for await (const piece of body()) parts.push(piece);
+      let size = 0;
+      for await (const piece of body()) {
+        size += piece.length;
+        if (size > maxBytes) {
+          // Leaving the loop closes the connection (the body is not finished).
+          throw new ResponseTooLargeError(path, maxBytes, `more than ${maxBytes} bytes sent`);
+        }
+        parts.push(piece);
+      }
       return new TextDecoder().decode(concatBytes(parts));
     },
     cancel: close,
