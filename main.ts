@@ -5,14 +5,16 @@
  */
 import { type Config, loadConfig } from "./lib/config.ts";
 import { ConfigError, describe } from "./lib/errors.ts";
-import { createLogger, urlSecrets } from "./lib/log.ts";
+import { createLogger } from "./lib/log.ts";
 import { runDaemon } from "./lib/daemon.ts";
 import { EXIT_CONFIG, EXIT_CRASH, EXIT_OK } from "./lib/exit_codes.ts";
+import { installLastResort } from "./lib/last_resort.ts";
 import { type CliCommand, parseArgs, UsageError } from "./lib/cli/args.ts";
 import { helpText } from "./lib/cli/help.ts";
 import { VERSION } from "./lib/version.ts";
 
 if (import.meta.main) {
+  const useLogger = installLastResort(createLogger());
   let command: CliCommand;
   try {
     command = parseArgs(Deno.args);
@@ -37,7 +39,8 @@ if (import.meta.main) {
     console.error(`karotten: configuration error: ${err.message}`);
     Deno.exit(EXIT_CONFIG);
   }
-  const log = createLogger({ debug: config.debug, secrets: urlSecrets(config.rabbitmqUrl) });
+  const log = createLogger({ debug: config.debug, urls: [config.rabbitmqUrl] });
+  useLogger(log);
   try {
     Deno.exit(await runDaemon(config, log));
   } catch (err) {

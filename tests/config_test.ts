@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DEFAULT_TUNING, loadConfig, redactUrl } from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
 import { daemonFlags, permissionFlags } from "../lib/permissions.ts";
-import { createLogger, urlSecrets } from "../lib/log.ts";
+import { createLogger } from "../lib/log.ts";
 
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
 
@@ -27,6 +27,11 @@ Deno.test("loadConfig names the variable at fault", () => {
     [{ RABBITMQ_URL: "amqp://h", MAX_LINE_BYTES: "-1" }, "MAX_LINE_BYTES"],
     [{ RABBITMQ_URL: "amqp://h", KAROTTEN_TUNING: "{bad" }, "KAROTTEN_TUNING"],
     [{ RABBITMQ_URL: "amqp://h", KAROTTEN_TUNING: '{"nope":1}' }, "KAROTTEN_TUNING"],
+    [{ RABBITMQ_URL: "amqp://u:ab%zz@h:5672/" }, "RABBITMQ_URL"],
+    [{ RABBITMQ_URL: "amqp://u%zz:p@h:5672/" }, "RABBITMQ_URL"],
+    [{ RABBITMQ_URL: "amqp://u:p@h:5672/v%zz" }, "RABBITMQ_URL"],
+    [{ RABBITMQ_URL: "amqp://h", DOCKER_SOCK: "/a.sock,b" }, "DOCKER_SOCK"],
+    [{ RABBITMQ_URL: "amqp://h", STATE_DIR: "/tmp/x,/etc" }, "STATE_DIR"],
   ];
   for (const [vars, variable] of cases) {
     assert.throws(() => loadConfig(env(vars)), (err: unknown) => {
@@ -48,11 +53,14 @@ Deno.test("redactUrl and the logger never show the password", () => {
   const url = "amqp://user:s3cr%40t@broker:5672/vh";
   assert.equal(redactUrl(url), "amqp://user:***@broker:5672/vh");
   const lines: string[] = [];
-  const log = createLogger({ secrets: urlSecrets(url), write: (l) => lines.push(l) });
-  log.error("oops", { error: "login s3cr@t refused", url });
+  const log = createLogger({ urls: [url], write: (l) => lines.push(l) });
+  log.error("oops", { error: `connect to ${url} refused`, url });
   assert.equal(lines.length, 1);
   assert.ok(!lines[0].includes("s3cr"), lines[0]);
-  assert.match(lines[0], /^\S+ error oops error="login \*\*\* refused" url=amqp:\/\/user:\*\*\*@/);
+  assert.match(
+    lines[0],
+    /^\S+ error oops error="connect to amqp:\/\/user:\*\*\*@broker:5672\/vh refused" url=amqp:\/\/user:\*\*\*@/,
+  );
 });
 
 Deno.test("permissionFlags scopes the daemon to the socket and the broker", () => {
@@ -69,6 +77,25 @@ Deno.test("permissionFlags scopes the daemon to the socket and the broker", () =
   assert.ok(withState.includes("--allow-read=/var/run/docker.sock,/var/lib/k"));
   assert.ok(withState.includes("--allow-write=/var/run/docker.sock,/var/lib/k"));
   assert.ok(withState.includes("--allow-net=unix:/var/run/docker.sock,h:5672"));
+});
+
+Deno.test("loadConfig never prints the password of a malformed RABBITMQ_URL", () => {
+  assert.throws(
+    () => loadConfig(env({ RABBITMQ_URL: "amqp://u:ab%zz@h:5672/" })),
+    (err: unknown) => err instanceof ConfigError && !err.message.includes("ab%zz"),
+  );
+});
+
+Deno.test("permissionFlags refuses a path with a comma and keeps spaces inside one flag", () => {
+  for (const name of ["DOCKER_SOCK", "STATE_DIR"]) {
+    assert.throws(
+      () => permissionFlags(env({ RABBITMQ_URL: "amqp://h", [name]: "/a.sock,b" })),
+      (err: unknown) => err instanceof ConfigError && err.variable === name,
+    );
+  }
+  const flags = permissionFlags(env({ RABBITMQ_URL: "amqp://h", STATE_DIR: "/tmp/x --allow-run" }));
+  assert.ok(flags.includes("--allow-read=/var/run/docker.sock,/tmp/x --allow-run"));
+  assert.ok(!flags.includes("--allow-run"));
 });
 
 Deno.test("daemonFlags adds only runtime flags to the permission set", () => {

@@ -22,6 +22,17 @@ Deno.test("karotten with a bad OVERFLOW names the variable and exits 2", async (
   assert.match(k.lines[0], /OVERFLOW/);
 });
 
+Deno.test("karotten with a stray % in the RABBITMQ_URL password exits 2 naming it, never printing it", async () => {
+  const k = await startKarotten({
+    RABBITMQ_URL: "amqp://guest:ab%zz@127.0.0.1:5672/",
+    DOCKER_SOCK: "/tmp/nowhere.sock",
+  });
+  assert.equal(await withDeadline(k.exited, EXIT_TIMEOUT_MS, "exit"), EXIT_CONFIG);
+  assert.equal(k.lines.length, 1, k.lines.join("\n"));
+  assert.match(k.lines[0], /RABBITMQ_URL.*percent-encoding in its password/);
+  assert.ok(!k.lines[0].includes("ab%zz"), k.lines[0]);
+});
+
 Deno.test("karotten with a missing exchange logs one error naming it and exits 2", async () => {
   const engine = await FakeEngine.start();
   const exchange = `kt-missing-${crypto.randomUUID().slice(0, 8)}`;
