@@ -9,6 +9,7 @@ import {
   type EnvReader,
   parseBrokerUrl,
   parseListenAddr,
+  permissionPath,
 } from "./config.ts";
 
 /** What the command line changes in the permission set. */
@@ -21,10 +22,12 @@ export interface FlagOptions {
  * The flags for the environment given: the Docker socket (net `unix:` plus read and write, which
  * Deno requires to connect to a unix socket), the broker's host:port, the env names karotten
  * reads, `STATE_DIR` read/write only when it is set, and `METRICS_ADDR` (listen) only when it is
- * set. A dry run gets no broker access. Never `-A`.
+ * set. A dry run gets no broker access. Never `-A`. Each flag is one argument: pass them as an
+ * argument array, never through a shell. Throws `ConfigError` for a path with a comma (the
+ * separator of Deno's permission lists).
  */
 export function permissionFlags(env: EnvReader, options: FlagOptions = {}): string[] {
-  const sock = env("DOCKER_SOCK")?.trim() || DEFAULT_DOCKER_SOCK;
+  const sock = permissionPath("DOCKER_SOCK", env("DOCKER_SOCK")?.trim() || DEFAULT_DOCKER_SOCK);
   const net = [`unix:${sock}`];
   const url = env("RABBITMQ_URL")?.trim();
   if (url && !options.dryRun) {
@@ -45,6 +48,7 @@ export function permissionFlags(env: EnvReader, options: FlagOptions = {}): stri
   const write = [sock];
   const stateDir = env("STATE_DIR")?.trim();
   if (stateDir) {
+    permissionPath("STATE_DIR", stateDir);
     read.push(stateDir);
     write.push(stateDir);
   }

@@ -1,6 +1,8 @@
 /**
- * Prints the daemon's flags (permissions and runtime) for the current environment, space-separated:
- * `deno task start` and `deno task compile` splice them in. `--dry-run` prints a dry run's flags.
+ * Prints the daemon's flags (permissions and runtime) for the current environment, space-separated,
+ * for reading (`deno task flags`; `--dry-run` prints a dry run's flags); `deno task start` and
+ * `deno task compile` pass them to `deno` as an argument array (`tools/launch.ts`), never through
+ * a shell.
  * @module
  */
 import { daemonFlags } from "../lib/permissions.ts";

@@ -93,9 +93,12 @@ export class FakeEngine {
     this.#listener = listener;
   }
 
-  /** Listens on a fresh socket with the default routes: a healthy, empty engine. */
-  static async start(): Promise<FakeEngine> {
-    const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "kt." });
+  /**
+   * Listens on a fresh socket with the default routes: a healthy, empty engine. `prefix` names
+   * its temp folder in `/tmp` (a test can put a space in the socket's path).
+   */
+  static async start(prefix = "kt."): Promise<FakeEngine> {
+    const dir = await Deno.makeTempDir({ dir: "/tmp", prefix });
     const listener = Deno.listen({ transport: "unix", path: `${dir}/docker.sock` });
     const engine = new FakeEngine(dir, listener);
     for (const [pattern, handler] of defaultRoutes()) engine.route(pattern, handler);
