@@ -5,6 +5,7 @@
  * @module
  */
 import { delay } from "./async/delay.ts";
+import { timestampToNanos } from "./docker/timestamp.ts";
 import { describe } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import type { Position } from "./positions.ts";
@@ -12,6 +13,10 @@ import { compareTimestamps } from "./time.ts";
 
 /** File name inside `STATE_DIR`. */
 export const CHECKPOINT_FILE = "checkpoints.json";
+/** Mode of the checkpoint file: the owner's only. */
+export const CHECKPOINT_FILE_MODE = 0o600;
+/** A container id as the engine writes it. */
+const CONTAINER_ID = /^[0-9a-f]{64}$/;
 
 /** Confirmed positions, kept in memory and flushed to one file. */
 export class CheckpointStore {
@@ -25,7 +30,10 @@ export class CheckpointStore {
     this.#log = log;
   }
 
-  /** Reads the file; a missing file is an empty store, a corrupt one is reported and ignored. */
+  /**
+   * Reads the file; a missing file is an empty store, a corrupt one is reported and ignored, and
+   * so is each entry that is not a container id with a valid position (one warning in all).
+   */
   async load(): Promise<Map<string, Position>> {
     let text: string;
     try {
@@ -37,8 +45,23 @@ export class CheckpointStore {
     try {
       const parsed: unknown = JSON.parse(text);
       if (!parsed || typeof parsed !== "object") throw new SyntaxError("not an object");
+      let invalid = 0;
+      let sample: string | undefined;
       for (const [id, value] of Object.entries(parsed)) {
-        if (isPosition(value)) this.#confirmed.set(id, { ts: value.ts, count: value.count });
+        if (CONTAINER_ID.test(id) && isPosition(value)) {
+          this.#confirmed.set(id, { ts: value.ts, count: value.count });
+        } else {
+          invalid++;
+          sample ??= id;
+        }
+      }
+      if (invalid > 0) {
+        this.#dirty = true;
+        this.#log.warn("checkpoints_invalid_entries", {
+          path: this.#path,
+          ignored: invalid,
+          first: sample!.slice(0, 64),
+        });
       }
     } catch (err) {
       this.#log.warn("checkpoints_unreadable", { path: this.#path, error: describe(err) });
@@ -61,6 +84,11 @@ export class CheckpointStore {
     this.#dirty = true;
   }
 
+  /** The containers with a checkpoint. */
+  ids(): string[] {
+    return [...this.#confirmed.keys()];
+  }
+
   /** Forgets a container (destroyed). */
   forget(containerId: string): void {
     if (this.#confirmed.delete(containerId)) this.#dirty = true;
@@ -72,7 +100,11 @@ export class CheckpointStore {
     this.#dirty = false;
     const tmp = `${this.#path}.tmp`;
     try {
-      await Deno.writeTextFile(tmp, JSON.stringify(Object.fromEntries(this.#confirmed)));
+      await Deno.writeTextFile(tmp, JSON.stringify(Object.fromEntries(this.#confirmed)), {
+        mode: CHECKPOINT_FILE_MODE,
+      });
+      // `mode` applies only when the file is created: a left-over temp file keeps its own.
+      await Deno.chmod(tmp, CHECKPOINT_FILE_MODE);
       await Deno.rename(tmp, this.#path);
     } catch (err) {
       this.#dirty = true;
@@ -97,5 +129,15 @@ export class CheckpointStore {
 function isPosition(v: unknown): v is Position {
   if (!v || typeof v !== "object") return false;
   const p = v as Record<string, unknown>;
-  return typeof p.ts === "string" && typeof p.count === "number" && p.count >= 0;
+  return typeof p.ts === "string" && isTimestamp(p.ts) && Number.isSafeInteger(p.count) &&
+    (p.count as number) >= 0;
+}
+
+function isTimestamp(ts: string): boolean {
+  try {
+    timestampToNanos(ts);
+    return true;
+  } catch {
+    return false;
+  }
 }

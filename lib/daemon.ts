@@ -13,6 +13,7 @@ import { Publisher } from "./amqp/publisher.ts";
 import { startDropReporter } from "./drop_report.ts";
 import { Supervisor } from "./supervisor/containers.ts";
 import { watchHealth } from "./supervisor/health.ts";
+import { pruneCheckpoints } from "./supervisor/prune_checkpoints.ts";
 import { abortOnSignals } from "./shutdown.ts";
 import type { Position } from "./positions.ts";
 import { CheckpointStore } from "./checkpoints.ts";
@@ -101,6 +102,7 @@ export async function runDaemon(config: Config, log: Logger): Promise<number> {
   });
   const background = [
     pool.run(service.signal),
+    checkpoints && pruneCheckpoints(docker, checkpoints, positions, log, readers.signal),
     checkpoints?.run(tuning.checkpointIntervalMs, service.signal),
     startDropReporter(queue, tuning.dropReportIntervalMs, log, service.signal),
     reportStats(snapshot, tuning.statsIntervalMs, log, service.signal),
