@@ -67,6 +67,14 @@ export class ResponseTooLargeError extends RangeError {
   }
 }
 
+/** Valid JSON from the engine that does not have the shape karotten reads. */
+export class ShapeError extends TypeError {
+  constructor(what: string, problem: string) {
+    super(`Cannot read ${what}: ${problem}`);
+    this.name = "ShapeError";
+  }
+}
+
 /** The broker refused the exchange (404 on the passive declare): fatal at start. */
 export class ExchangeMissingError extends Error {
   /** The exchange name. */
