@@ -20,6 +20,8 @@ export const STANDALONE = "standalone";
 export const MAX_ROUTING_KEY_BYTES = 255;
 /** Longest project or service part of a shortened key, bytes (hash suffix included). */
 export const MAX_NAME_PART_BYTES = 120;
+/** Longest `container_name` and `image` in the envelope, bytes (hash suffix included). */
+export const MAX_FIELD_BYTES = 255;
 
 /** Log stream names. */
 export type StreamName = "stdout" | "stderr";
@@ -38,7 +40,11 @@ export interface ContainerIdentity {
   image: string;
 }
 
-/** Derives the identity from inspect data, applying the contract's naming rules. */
+/**
+ * Derives the identity from inspect data, applying the contract's naming rules. Container name
+ * and image longer than `MAX_FIELD_BYTES` are cut with the routing key's rule (`capBytes`);
+ * project and service are bounded by the key's own limit.
+ */
 export function identify(
   id: string,
   name: string,
@@ -49,7 +55,13 @@ export function identify(
   const project = labels?.[PROJECT_LABEL] || STANDALONE;
   const service = labels?.[SERVICE_LABEL] || containerName;
   const [p, s] = fitKeyParts(project.replaceAll(".", "-"), service.replaceAll(".", "-"));
-  return { project: p, service: s, containerName, containerId: id.slice(0, 12), image };
+  return {
+    project: p,
+    service: s,
+    containerName: capBytes(containerName, MAX_FIELD_BYTES),
+    containerId: id.slice(0, 12),
+    image: capBytes(image, MAX_FIELD_BYTES),
+  };
 }
 
 /** The routing key of a container's stream. */
@@ -68,17 +80,21 @@ export function fitKeyParts(project: string, service: string): [string, string] 
   if (bytes(project) + bytes(service) + 2 + "stdout".length <= MAX_ROUTING_KEY_BYTES) {
     return [project, service];
   }
-  return [shortenPart(project), shortenPart(service)];
+  return [capBytes(project, MAX_NAME_PART_BYTES), capBytes(service, MAX_NAME_PART_BYTES)];
 }
 
-function shortenPart(part: string): string {
-  if (Buffer.byteLength(part, "utf8") <= MAX_NAME_PART_BYTES) return part;
+/**
+ * `part` when it fits in `maxBytes` of UTF-8; else cut at a character boundary so that `~` plus
+ * the 8 hex digits of the FNV-1a hash of the whole `part` end it within `maxBytes`.
+ */
+export function capBytes(part: string, maxBytes: number): string {
+  if (part.length <= maxBytes / 3 || Buffer.byteLength(part, "utf8") <= maxBytes) return part;
   const suffix = `~${fnv1a32(part)}`;
   let cut = "";
   let size = 0;
   for (const ch of part) {
     const n = Buffer.byteLength(ch, "utf8");
-    if (size + n > MAX_NAME_PART_BYTES - suffix.length) break;
+    if (size + n > maxBytes - suffix.length) break;
     cut += ch;
     size += n;
   }

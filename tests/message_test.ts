@@ -1,12 +1,16 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import {
+  capBytes,
   EnvelopeEncoder,
   fitKeyParts,
   identify,
+  MAX_FIELD_BYTES,
   MAX_ROUTING_KEY_BYTES,
   messageId,
+  PROJECT_LABEL,
   routingKey,
+  SERVICE_LABEL,
 } from "../lib/message.ts";
 
 const ID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -115,4 +119,33 @@ Deno.test("messageId is compact, deterministic and distinct per line", () => {
   assert.notEqual(a, messageId(short, "2026-11-25T20:24:44.123456790Z", 1));
   // The same instant written with an offset is the same line.
   assert.equal(a, messageId(short, "2026-11-25T21:24:44.123456789+01:00", 1));
+});
+
+Deno.test("identify caps a 1 MB name, image and labels with the routing key's hash-suffix rule", () => {
+  const big = "n".repeat(1 << 20);
+  const identity = identify("cd".repeat(32), `/${big}`, `img-${big}`, {
+    [PROJECT_LABEL]: `p${big}`,
+    [SERVICE_LABEL]: `s${big}`,
+  });
+  for (const field of ["containerName", "image"] as const) {
+    const value = identity[field];
+    assert.equal(Buffer.byteLength(value, "utf8"), MAX_FIELD_BYTES, field);
+    assert.match(value, /~[0-9a-f]{8}$/, field);
+  }
+  assert.equal(identity.containerName, capBytes(big, MAX_FIELD_BYTES));
+  assert.ok(Buffer.byteLength(routingKey(identity, "stderr"), "utf8") <= 255);
+  const body = new EnvelopeEncoder(identity, "stdout").encode(
+    "2030-01-01T00:00:00.000000000Z",
+    new TextEncoder().encode("hello"),
+  );
+  assert.ok(body.length < 1024, `a 5-byte line became ${body.length} bytes`);
+});
+
+Deno.test("capBytes leaves short values alone and cuts at a character boundary", () => {
+  assert.equal(capBytes("short", 255), "short");
+  const wide = "é".repeat(200); // 400 bytes
+  const cut = capBytes(wide, 255);
+  assert.ok(Buffer.byteLength(cut, "utf8") <= 255);
+  assert.ok(cut.startsWith("é".repeat(100)));
+  assert.equal(capBytes(wide, 255), cut, "deterministic");
 });
