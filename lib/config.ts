@@ -87,6 +87,15 @@ export const DEFAULT_DOCKER_SOCK = "/var/run/docker.sock";
 /** Default cap for one merged log line, bytes (1 MiB). */
 export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
 
+/** Default cap on attached containers (`MAX_CONTAINERS`): one socket each. */
+export const DEFAULT_MAX_CONTAINERS = 2000;
+/**
+ * File descriptors karotten needs besides one per attached container: the events stream, the
+ * idle pool, pings and inspects in flight, the broker, the checkpoint file, the runtime's own.
+ * `MAX_CONTAINERS` plus this must fit the unit's `LimitNOFILE`.
+ */
+export const FD_MARGIN = 256;
+
 /** Longest `/containers/json` answer read, bytes (16 MiB: thousands of containers). */
 export const MAX_LIST_BYTES = 16 << 20;
 /** Longest `/containers/{id}/json` answer read, bytes (4 MiB). */
@@ -105,6 +114,7 @@ export const ENV_NAMES = [
   "OVERFLOW",
   "STATE_DIR",
   "MAX_LINE_BYTES",
+  "MAX_CONTAINERS",
   "KAROTTEN_TUNING",
   "INCLUDE",
   "EXCLUDE",
@@ -148,6 +158,8 @@ export interface Config {
   readonly filters: FilterRules;
   /** Where `/metrics` and `/healthz` are served (`METRICS_ADDR`); undefined: not served. */
   readonly metricsAddr: ListenAddr | undefined;
+  /** Containers attached at most at once. */
+  readonly maxContainers: number;
   /** Intervals and limits. */
   readonly tuning: Readonly<Tuning>;
 }
@@ -196,6 +208,7 @@ export function loadConfig(env: EnvReader, options: LoadOptions = {}): Config {
       includeLabels: parseLabelMatches(env("INCLUDE_LABEL")),
     }),
     metricsAddr: parseListenAddr("METRICS_ADDR", env("METRICS_ADDR")),
+    maxContainers: positiveInt("MAX_CONTAINERS", env("MAX_CONTAINERS")) ?? DEFAULT_MAX_CONTAINERS,
     tuning: Object.freeze(parseTuning(env("KAROTTEN_TUNING"))),
   });
 }

@@ -1,5 +1,6 @@
 /** The example systemd unit: hardened enough that systemd's own audit rates it well. */
 import assert from "node:assert/strict";
+import { DEFAULT_MAX_CONTAINERS, FD_MARGIN } from "../lib/config.ts";
 import { REPO_ROOT } from "./helpers/karotten.ts";
 
 /** The worst overall exposure accepted (systemd-analyze: 0 safest, 10 most exposed). */
@@ -39,6 +40,11 @@ Deno.test("karotten.service.example has the hardening the daemon relies on", asy
       "NoNewPrivileges=yes",
     ]
   ) assert.match(text, new RegExp(`^${line}$`, "m"), line);
-  assert.match(text, /^LimitNOFILE=\d+$/m);
+  const nofile = text.match(/^LimitNOFILE=(\d+)$/m);
+  assert.ok(nofile, "LimitNOFILE");
+  assert.ok(
+    Number(nofile[1]) >= DEFAULT_MAX_CONTAINERS + FD_MARGIN,
+    `LimitNOFILE=${nofile[1]} leaves no room for ${DEFAULT_MAX_CONTAINERS} containers`,
+  );
   assert.match(text, /root-equivalent/, "the docker-group caveat");
 });

@@ -7,6 +7,7 @@
 import {
   DEFAULT_DOCKER_SOCK,
   DEFAULT_EXCHANGE,
+  DEFAULT_MAX_CONTAINERS,
   DEFAULT_MAX_LINE_BYTES,
   ENV_NAMES,
 } from "../config.ts";
@@ -42,6 +43,10 @@ export const VARIABLE_HELP: Readonly<Record<(typeof ENV_NAMES)[number], Variable
   MAX_LINE_BYTES: {
     default: String(DEFAULT_MAX_LINE_BYTES),
     meaning: "longest message; longer lines are cut into pieces",
+  },
+  MAX_CONTAINERS: {
+    default: String(DEFAULT_MAX_CONTAINERS),
+    meaning: "containers attached at once (one socket each; keep LimitNOFILE above it)",
   },
   KAROTTEN_TUNING: { default: "unset", meaning: "JSON overriding intervals and limits" },
   INCLUDE: {

@@ -80,6 +80,8 @@ export class Supervisor {
   readonly #tailsRunning = new Set<Promise<void>>();
   #listed = false;
   #eventsUp = false;
+  /** `MAX_CONTAINERS` was reached and said so; cleared once a place is free again. */
+  #atCapacity = false;
   #ready = false;
 
   constructor(deps: SupervisorDeps) {
@@ -225,7 +227,21 @@ export class Supervisor {
     }
   }
 
+  /**
+   * Attaches unless `MAX_CONTAINERS` are attached already: then it warns once (again only after
+   * the set fell below 90 % of the cap) and leaves the container to a later listing.
+   */
   #attach(id: string, start: LogsStart, signal: AbortSignal): void {
+    const max = this.#deps.config.maxContainers;
+    if (this.#tails.size >= max) {
+      if (!this.#atCapacity) {
+        this.#atCapacity = true;
+        this.#deps.log.warn("max_containers_reached", { max, skipped: id.slice(0, 12) });
+      }
+      return;
+    }
+    // Said again only after the set shrank well below the cap (no warning per churned container).
+    if (this.#tails.size < max * 0.9) this.#atCapacity = false;
     const tail: Tail = {
       controller: new AbortController(),
       restarted: false,
