@@ -5,11 +5,10 @@
  * @module
  */
 import { delay } from "./async/delay.ts";
-import { timestampToNanos } from "./docker/timestamp.ts";
 import { describe } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import type { Position } from "./positions.ts";
-import { compareTimestamps } from "./time.ts";
+import { compareTimestamps, timestampToNanos } from "./time.ts";
 
 /** File name inside `STATE_DIR`. */
 export const CHECKPOINT_FILE = "checkpoints.json";

@@ -14,6 +14,7 @@ import type { ConnectionPool } from "./conn.ts";
 import { type DockerEvent, EventStream } from "./event_stream.ts";
 import { httpGet, type HttpResponse } from "./http.ts";
 import { type LogEntries, LogStream, type LogStreamOptions } from "./log_stream.ts";
+import { checkContainerInfo, checkContainerList } from "./shapes.ts";
 
 export type { DockerEvent } from "./event_stream.ts";
 export type { LogEntries, LogEntry, LogStreamOptions } from "./log_stream.ts";
@@ -81,15 +82,23 @@ export class DockerClient {
     return res.headers.get("api-version") ?? "";
   }
 
-  /** `GET /containers/json`: the running containers. */
+  /**
+   * `GET /containers/json`: the running containers. Not a list → `ShapeError`; items of the
+   * wrong shape are left out, with one warning per listing.
+   */
   async listRunning(signal: AbortSignal): Promise<ContainerSummary[]> {
-    return await this.#json<ContainerSummary[]>("/containers/json", MAX_LIST_BYTES, signal);
+    const answer = await this.#json("/containers/json", MAX_LIST_BYTES, signal);
+    const { items, rejected } = checkContainerList(answer);
+    if (rejected.length > 0) {
+      this.#log?.warn("list_items_invalid", { count: rejected.length, first: rejected[0] });
+    }
+    return items;
   }
 
-  /** `GET /containers/{id}/json`. */
+  /** `GET /containers/{id}/json`; an answer of the wrong shape → `ShapeError`. */
   async inspect(id: string, signal: AbortSignal): Promise<ContainerInfo> {
     const path = `/containers/${encodeURIComponent(id)}/json`;
-    return await this.#json<ContainerInfo>(path, MAX_INSPECT_BYTES, signal);
+    return checkContainerInfo(await this.#json(path, MAX_INSPECT_BYTES, signal), path);
   }
 
   /**
@@ -137,12 +146,12 @@ export class DockerClient {
     );
   }
 
-  async #json<T>(path: string, maxBytes: number, signal: AbortSignal): Promise<T> {
+  async #json(path: string, maxBytes: number, signal: AbortSignal): Promise<unknown> {
     const res = await this.#get(path, signal);
     const text = await this.#smallBody(res, path, maxBytes);
     if (res.status !== 200) throw new DockerApiError(res.status, path, errorMessage(text));
     try {
-      return JSON.parse(text) as T;
+      return JSON.parse(text);
     } catch (err) {
       throw new DockerApiError(res.status, path, "body is not JSON", { cause: err });
     }

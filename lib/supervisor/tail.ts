@@ -24,7 +24,7 @@ import type {
   LogEntry,
   LogsStart,
 } from "../docker/api.ts";
-import { describe, DockerApiError } from "../errors.ts";
+import { describe, DockerApiError, ShapeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type ContainerIdentity, EnvelopeEncoder, identify, messageId } from "../message.ts";
 import { advance, type Position } from "../positions.ts";
@@ -160,6 +160,11 @@ function permanentEnd(
   short: string,
   info: ContainerInfo | undefined,
 ): TailEnd | undefined {
+  if (err instanceof ShapeError) {
+    // Retrying cannot fix what the engine says about it: left alone while it runs.
+    log.warn("container_invalid", { id: short, error: err.message });
+    return "unreadable";
+  }
   if (!(err instanceof DockerApiError)) return undefined;
   if (err.status === 404) return "gone";
   if (!err.permanent) return undefined;
