@@ -364,3 +364,157 @@ Deno.test("hostile engine: a container named after the broker password is logged
     },
   );
 });
+
+Deno.test("hostile engine: JSON of the wrong shape in the list, an inspect and an event is one warning each, never a crash", async () => {
+  const odd = container(2, "odd-inspect");
+  await withHostile(
+    (good) => [null, { Id: 42 }, summary(good), summary(odd)],
+    (engine, good) => {
+      engine.route(
+        api("/containers/json"),
+        firstN(
+          1,
+          (_req, conn) => json(conn, 200, {}),
+          (_req, conn) => json(conn, 200, [null, { Id: 42 }, summary(good), summary(odd)]),
+        ),
+      );
+      engine.route(
+        api(`/containers/${odd.id}/json`),
+        (_req, conn) => json(conn, 200, { ...inspectBody(odd), State: { Running: "yes" } }),
+      );
+      engine.route(api("/events"), async (req, conn) => {
+        await chunkedStart(conn, 200, { "Content-Type": "application/json" });
+        await chunk(conn, '{"Type":"container","Action":"start","Actor":{"ID":42}}\n');
+        await chunk(conn, "[null]\n");
+        await req.hold();
+        return "close";
+      });
+    },
+    async ({ k }) => {
+      await k.waitForLog(
+        / warn list_failed .*Cannot read \/containers\/json: the answer is object/,
+        STEP_TIMEOUT_MS,
+      );
+      await k.waitForLog(
+        / warn list_items_invalid count=2 first="Cannot read \/containers\/json item 0: the item is null"/,
+        STEP_TIMEOUT_MS,
+      );
+      await k.waitForLog(
+        new RegExp(` warn container_invalid id=${short(odd)} .*State.Running is string`),
+        STEP_TIMEOUT_MS,
+      );
+      await k.waitForLog(/ warn event_invalid .*Actor.ID is number/, STEP_TIMEOUT_MS);
+      await k.waitForLog(/ warn event_invalid .*the message is array/, STEP_TIMEOUT_MS);
+    },
+  );
+});
+
+Deno.test("hostile engine: an events body without a newline is cut at the line limit and reconnected with backoff", async () => {
+  let connections = 0;
+  await withHostile(
+    (good) => [summary(good)],
+    (engine) => {
+      engine.route(api("/events"), async (_req, conn) => {
+        connections++;
+        await chunkedStart(conn, 200, { "Content-Type": "application/json" });
+        const piece = new Uint8Array(64 * 1024).fill(0x78);
+        try {
+          // 256 MiB at most: the daemon must give up long before.
+          for (let i = 0; i < 4096; i++) await chunk(conn, piece);
+        } catch {
+          // The client closed: what we want.
+        }
+        return "close";
+      });
+    },
+    async ({ k }) => {
+      await k.waitForLog(
+        / warn events_failed .*event line longer than 1048576 bytes/,
+        STEP_TIMEOUT_MS,
+      );
+      await waitFor(() => connections >= 3, {
+        timeoutMs: STEP_TIMEOUT_MS,
+        what: "the events stream reconnected",
+      });
+    },
+  );
+});
+
+Deno.test("hostile engine: 50,000 start events attach at most MAX_CONTAINERS, with one warning", async () => {
+  const maxContainers = 300;
+  const flood = 50_000;
+  await withHostile(
+    (good) => [summary(good)],
+    (engine, good) => {
+      // Inspects of the flood never answer: every attached one holds its place (and a socket).
+      engine.route(api("/containers/f[0-9a-f]{63}/json"), async (req) => {
+        await req.hold();
+        return "close";
+      });
+      engine.route(api("/events"), async (req, conn) => {
+        await chunkedStart(conn, 200, { "Content-Type": "application/json" });
+        // After the well-behaved container is attached.
+        await waitFor(() => engine.requests.some((r) => r.path.includes(`${good.id}/logs`)), {
+          timeoutMs: STEP_TIMEOUT_MS,
+          what: "the well-behaved container attached",
+        });
+        let batch = "";
+        for (let i = 0; i < flood; i++) {
+          const id = `f${i.toString(16).padStart(63, "0")}`;
+          batch += JSON.stringify({ Type: "container", Action: "start", Actor: { ID: id } }) + "\n";
+          if (batch.length > 60_000) {
+            await chunk(conn, batch);
+            batch = "";
+          }
+        }
+        if (batch !== "") await chunk(conn, batch);
+        await req.hold();
+        return "close";
+      });
+    },
+    async ({ k, engine }) => {
+      await k.waitForLog(
+        new RegExp(` warn max_containers_reached max=${maxContainers} `),
+        STEP_TIMEOUT_MS,
+      );
+      await waitFor(
+        () =>
+          engine.requests.filter((r) => /\/containers\/f[0-9a-f]{63}\/json/.test(r.path))
+            .length >= maxContainers - 1,
+        { timeoutMs: STEP_TIMEOUT_MS, what: "the flood's inspects" },
+      );
+      const inspected = engine.requests.filter((r) => /\/containers\/f/.test(r.path)).length;
+      assert.equal(inspected, maxContainers - 1, "one place is the well-behaved container's");
+      assert.equal(k.lines.filter((l) => / max_containers_reached /.test(l)).length, 1);
+      assert.ok(k.lines.length < 200, `${k.lines.length} log lines`);
+    },
+    // The held inspects must not time out (and log) while the test looks.
+    { env: { MAX_CONTAINERS: String(maxContainers) }, tuning: { headerTimeoutMs: 120_000 } },
+  );
+});
+
+Deno.test("hostile engine: 1 MB name, image and labels are cut in the envelope and the log", async () => {
+  const big = "x".repeat(1_000_000);
+  const huge = container(2, `n${big}`, {
+    image: `i${big}`,
+    labels: { "com.docker.compose.project": `p${big}`, "com.docker.compose.service": `s${big}` },
+  });
+  await withHostile(
+    (good) => [summary(good), summary(huge)],
+    (engine) => serve(engine, huge, "tiny"),
+    async ({ binding, k }) => {
+      await waitFor(() => binding.messages.some((m) => m.body.container_id === short(huge)), {
+        timeoutMs: STEP_TIMEOUT_MS,
+        what: "the line of the container with huge names",
+      });
+      const msg = binding.messages.find((m) => m.body.container_id === short(huge))!;
+      assert.equal(msg.body.message, "tiny");
+      assert.ok(JSON.stringify(msg.body).length < 1024, `${JSON.stringify(msg.body).length} B`);
+      for (const field of ["container_name", "image", "project", "service"] as const) {
+        assert.match(String(msg.body[field]), /~[0-9a-f]{8}$/, field);
+      }
+      assert.ok(msg.routingKey.length <= 255);
+      assert.ok(k.lines.every((l) => l.length < 4096), "no log line over 4 KiB");
+    },
+  );
+});
