@@ -33,7 +33,10 @@ export interface Karotten {
   kill(signal: Deno.Signal): void;
   /** Its exit code (128 + n when killed by signal n), once its output is all read. */
   readonly exited: Promise<number>;
-  /** SIGTERM, then awaits the exit; SIGKILL after `KILL_AFTER_MS`. Returns the exit code. */
+  /**
+   * SIGTERM, then awaits the exit; SIGKILL after `KILL_AFTER_MS`. Returns the exit code; throws
+   * when the daemon printed a stack trace (everything must go through its one-line logger).
+   */
   stop(): Promise<number>;
 }
 
@@ -81,6 +84,9 @@ export function startKarotten(
   }).spawn();
   return Promise.resolve(new Running(child));
 }
+
+/** A line of a stack trace or of Deno's report of an uncaught error: never the logger's. */
+const STACK_LINE = /^\s+at \S|^error: Uncaught/;
 
 /** A line listener: returns true when it is done and wants no more lines. */
 type Listener = (line: string | null) => boolean;
@@ -150,7 +156,7 @@ class Running implements Karotten {
     this.kill("SIGTERM");
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      return await Promise.race([
+      const code = await Promise.race([
         this.exited,
         new Promise<number>((resolve) => {
           timer = setTimeout(() => {
@@ -159,6 +165,11 @@ class Running implements Karotten {
           }, KILL_AFTER_MS);
         }),
       ]);
+      const stack = this.lines.filter((l) => STACK_LINE.test(l));
+      if (stack.length > 0) {
+        throw new Error(`karotten printed a stack trace past its logger:\n${stack.join("\n")}`);
+      }
+      return code;
     } finally {
       clearTimeout(timer);
     }
