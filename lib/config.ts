@@ -104,6 +104,8 @@ export const MAX_INSPECT_BYTES = 4 << 20;
 export const MAX_PING_BYTES = 4 << 10;
 /** Longest error body read (any endpoint), bytes. */
 export const MAX_ERROR_BODY_BYTES = 64 << 10;
+/** Longest line of the `/events` body, bytes (1 MiB: an event carries the container's labels). */
+export const MAX_EVENT_LINE_BYTES = 1 << 20;
 
 /** The environment variables karotten reads: the permission set allows exactly these. */
 export const ENV_NAMES = [

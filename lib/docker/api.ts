@@ -11,7 +11,7 @@ import {
 import { DockerApiError, ResponseTooLargeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { ConnectionPool } from "./conn.ts";
-import { type DockerEvent, EventStream } from "./event_stream.ts";
+import { type DockerEvent, EventStream, type EventStreamHandlers } from "./event_stream.ts";
 import { httpGet, type HttpResponse } from "./http.ts";
 import { type LogEntries, LogStream, type LogStreamOptions } from "./log_stream.ts";
 import { checkContainerInfo, checkContainerList } from "./shapes.ts";
@@ -124,11 +124,11 @@ export class DockerClient {
    */
   async events(
     signal: AbortSignal,
-    onUnparsable: (sample: string) => void,
+    handlers: EventStreamHandlers,
   ): Promise<AsyncIterable<readonly DockerEvent[]>> {
     const filters = JSON.stringify({ type: ["container"], event: [...FOLLOWED_EVENTS] });
     const res = await this.#stream(`/events?filters=${encodeURIComponent(filters)}`, signal);
-    return new EventStream(res.body(), onUnparsable);
+    return new EventStream(res.body(), handlers);
   }
 
   async #get(path: string, signal: AbortSignal): Promise<HttpResponse> {

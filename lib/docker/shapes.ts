@@ -5,7 +5,8 @@
  * @module
  */
 import { ShapeError } from "../errors.ts";
-import type { ContainerInfo, ContainerSummary, DockerEvent } from "./api.ts";
+import type { ContainerInfo, ContainerSummary } from "./api.ts";
+import type { DockerEvent } from "./event_stream.ts";
 
 /** A container id as engines write it (64 hex digits; shorter forms accepted). */
 const ID = /^[0-9a-zA-Z][0-9a-zA-Z_.-]{0,127}$/;

@@ -28,16 +28,24 @@ export async function followEvents(
   signal: AbortSignal,
 ): Promise<void> {
   const policy = { initialMs: tuning.reattachBackoffInitialMs, maxMs: tuning.reattachBackoffMaxMs };
-  const onUnparsable = (sample: string) => log.warn("event_unparsable", { sample });
+  const handlers = {
+    onUnparsable: (sample: string) => log.warn("event_unparsable", { sample }),
+    onInvalid: (problem: string, sample: string) =>
+      log.warn("event_invalid", { error: problem, sample }),
+  };
   let attempt = 0;
   while (!signal.aborted) {
     const dog = watchdog(tuning.eventsWatchdogMs, signal);
+    // The backoff starts over only after a stream that worked: it sent a whole line, or stayed
+    // quietly open until the watchdog (an idle engine). One that fails at once (a line without
+    // end, an immediate close) waits longer each time.
+    let worked = false;
     try {
-      const events = await docker.events(dog.signal, onUnparsable);
-      attempt = 0;
+      const events = await docker.events(dog.signal, handlers);
       log.info("events_connected");
       sink.connected();
       for await (const batch of events) {
+        worked = true;
         dog.kick();
         for (const ev of batch) sink.event(ev);
       }
@@ -45,6 +53,7 @@ export async function followEvents(
     } catch (err) {
       if (signal.aborted) break;
       if (dog.signal.aborted) {
+        worked = true;
         log.warn("events_silent", { after_ms: tuning.eventsWatchdogMs });
       } else {
         log.warn("events_failed", { error: describe(err), attempt });
@@ -52,6 +61,7 @@ export async function followEvents(
     } finally {
       dog.stop();
     }
+    if (worked) attempt = 0;
     try {
       await delay(backoff(policy, attempt++), { signal });
     } catch {
