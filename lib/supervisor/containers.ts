@@ -236,7 +236,7 @@ export class Supervisor {
     if (this.#tails.size >= max) {
       if (!this.#atCapacity) {
         this.#atCapacity = true;
-        this.#deps.log.warn("max_containers_reached", { max, skipped: id.slice(0, 12) });
+        this.#deps.log.warn("max_containers_reached", { max, skipped: shortId(id) });
       }
       return;
     }

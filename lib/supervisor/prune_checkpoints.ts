@@ -8,6 +8,7 @@ import type { DockerClient } from "../docker/api.ts";
 import { describe, DockerApiError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Position } from "../positions.ts";
+import { shortId } from "../short_id.ts";
 
 /** Prunes; a failure other than "no such container" stops it with one warning (kept: harmless). */
 export async function pruneCheckpoints(
@@ -30,7 +31,7 @@ export async function pruneCheckpoints(
         pruned++;
         continue;
       }
-      log.warn("checkpoints_prune_failed", { id: id.slice(0, 12), error: describe(err) });
+      log.warn("checkpoints_prune_failed", { id: shortId(id), error: describe(err) });
       break;
     }
   }
