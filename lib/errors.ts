@@ -14,6 +14,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** Podman's 500 for the logs of a container whose log driver keeps nothing. */
+const UNREADABLE_LOG_DRIVER = /log driver, cannot read logs/;
+
 /** A non-2xx answer of the Docker Engine API. */
 export class DockerApiError extends Error {
   /** HTTP status code. */
@@ -29,10 +32,12 @@ export class DockerApiError extends Error {
 
   /**
    * True when retrying cannot help: the container is gone (404), being removed (409) or its
-   * log driver cannot be read (501).
+   * log driver cannot be read (501; Podman answers 500 "... using the 'none' log driver, cannot
+   * read logs").
    */
   get permanent(): boolean {
-    return this.status === 404 || this.status === 409 || this.status === 501;
+    return this.status === 404 || this.status === 409 || this.status === 501 ||
+      (this.status === 500 && UNREADABLE_LOG_DRIVER.test(this.message));
   }
 }
 
@@ -74,6 +79,20 @@ export class ShapeError extends TypeError {
     this.name = "ShapeError";
   }
 }
+
+/**
+ * The engine closed a chunked body after a whole chunk, without its last chunk: what an engine
+ * that stops or restarts does to the streams it serves (Podman always; dockerd when killed).
+ */
+export class StreamCutError extends Error {
+  constructor(path: string, options?: ErrorOptions) {
+    super(`the engine closed GET ${path} before its end`, options);
+    this.name = "StreamCutError";
+  }
+}
+
+/** The log reason of a {@link StreamCutError}. */
+export const STREAM_CUT = "cut by the engine (stopping or restarting?)";
 
 /** The broker refused the exchange (404 on the passive declare): fatal at start. */
 export class ExchangeMissingError extends Error {

@@ -160,6 +160,28 @@ function daysFromCivil(year: number, month: number, day: number): number {
   return era * 146097 + doe - 719468;
 }
 
+let lastRaw = "";
+let lastNormal = "";
+
+/**
+ * A timestamp in the engine form karotten sends and compares: UTC, 9 fractional digits
+ * (`2026-12-01T20:33:30.000000000Z` for Podman's `2026-12-01T20:33:30Z`). Throws `SyntaxError`
+ * like `timestampToNanos`.
+ */
+export function normalizeTimestamp(ts: string): string {
+  if (ts.length === ENGINE_FORM_LENGTH && ts.charCodeAt(29) === 90 && ts.charCodeAt(19) === 46) {
+    return ts;
+  }
+  // Lines come many to a second, each with the same text.
+  if (ts === lastRaw) return lastNormal;
+  const p = parse(ts);
+  const normal = new Date(p.seconds * 1000).toISOString().slice(0, SECOND_LENGTH) + "." +
+    String(p.nanos).padStart(9, "0") + "Z";
+  lastRaw = ts;
+  lastNormal = normal;
+  return normal;
+}
+
 /** Whether a state timestamp is the engine's zero time (`0001-01-01T00:00:00Z`: never happened). */
 export function isZeroTime(ts: string | undefined): boolean {
   return ts === undefined || ts === "" || ts.startsWith("0001-");

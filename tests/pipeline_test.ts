@@ -162,6 +162,46 @@ Deno.test("karotten ships every running container's lines under the routing-key 
     );
 
     await t.step(
+      "churn: 24 short-lived containers, 4 at a time: every line once, each forgotten once removed",
+      async () => {
+        const ids: string[] = [];
+        for (let round = 0; round < 6; round++) {
+          ids.push(
+            ...await Promise.all(
+              Array.from(
+                { length: 4 },
+                (_, j) =>
+                  engine.run(
+                    "--name",
+                    `churn-${round}-${j}`,
+                    TEST_IMAGE,
+                    "sh",
+                    "-c",
+                    numbered("c", 50),
+                  ),
+              ),
+            ),
+          );
+        }
+        await waitFor(() => ids.every((id) => of(binding.messages, id).length >= 50), {
+          timeoutMs: DELIVERY_TIMEOUT_MS,
+          what: "50 messages of each short-lived container",
+        });
+        for (const id of ids) {
+          await k.waitForLog(new RegExp(`detached id=${id.slice(0, 12)} `), DELIVERY_TIMEOUT_MS);
+          assert.deepEqual(
+            of(binding.messages, id).map((m) => m.body.message),
+            Array.from({ length: 50 }, (_, i) => `c ${i + 1}`),
+          );
+        }
+        await engine.docker("rm", ...ids);
+        for (const id of ids) {
+          await k.waitForLog(new RegExp(` forgotten id=${id.slice(0, 12)}`), DELIVERY_TIMEOUT_MS);
+        }
+      },
+    );
+
+    await t.step(
       "a container running before karotten is read from 'now', without gaps",
       async () => {
         await waitFor(() => of(binding.messages, ticking).length >= 10, {

@@ -18,3 +18,11 @@ Deno.test("backoff grows, caps and jitters", () => {
   assert.equal(backoff(p, 3, () => 0.999999), 800);
   assert.equal(backoff(p, 50, () => 0.999999), 1000);
 });
+
+Deno.test("advance lets the first line after an instant take it, whole-second timestamps too", () => {
+  // Attached at "now" (an instant, no line yet); Podman prints a later line with its second.
+  const pos: Position = { ts: "2026-12-01T20:33:30.512000000Z", count: 0 };
+  assert.equal(advance(pos, "2026-12-01T20:33:30.000000000Z"), 1);
+  assert.equal(advance(pos, "2026-12-01T20:33:30.000000000Z"), 2);
+  assert.deepEqual(pos, { ts: "2026-12-01T20:33:30.000000000Z", count: 2 });
+});

@@ -3,6 +3,7 @@ import {
   compareTimestamps,
   isZeroTime,
   nanosToSince,
+  normalizeTimestamp,
   timestampToNanos,
   toSinceParam,
 } from "../lib/time.ts";
@@ -146,4 +147,22 @@ Deno.test("isZeroTime knows the engine's zero time", () => {
   assert.equal(isZeroTime(""), true);
   assert.equal(isZeroTime(undefined), true);
   assert.equal(isZeroTime("2026-11-25T20:24:44.123456789Z"), false);
+});
+
+Deno.test("normalizeTimestamp writes every timestamp as UTC with 9 fractional digits", () => {
+  const engine = "2026-12-01T20:33:30.123456789Z";
+  assert.equal(normalizeTimestamp(engine), engine);
+  for (
+    const [raw, normal] of [
+      ["2026-12-01T20:33:30Z", "2026-12-01T20:33:30.000000000Z"],
+      ["2026-12-01T20:33:30Z", "2026-12-01T20:33:30.000000000Z"],
+      ["2026-12-01T20:33:30.5Z", "2026-12-01T20:33:30.500000000Z"],
+      ["2026-12-01T21:33:30.000000001+01:00", "2026-12-01T20:33:30.000000001Z"],
+      ["1969-12-31T23:59:59.25Z", "1969-12-31T23:59:59.250000000Z"],
+    ]
+  ) {
+    assert.equal(normalizeTimestamp(raw), normal, raw);
+    assert.equal(timestampToNanos(normalizeTimestamp(raw)), timestampToNanos(raw));
+  }
+  assert.throws(() => normalizeTimestamp("2026-12-01 20:33:30Z"), SyntaxError);
 });

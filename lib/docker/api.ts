@@ -11,7 +11,12 @@ import {
 import { DockerApiError, ResponseTooLargeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { ConnectionPool } from "./conn.ts";
-import { type DockerEvent, EventStream, type EventStreamHandlers } from "./event_stream.ts";
+import {
+  type DockerEvent,
+  eventFilterNames,
+  EventStream,
+  type EventStreamHandlers,
+} from "./event_stream.ts";
 import { httpGet, type HttpResponse } from "./http.ts";
 import { type LogEntries, LogStream, type LogStreamOptions } from "./log_stream.ts";
 import { checkContainerInfo, checkContainerList } from "./shapes.ts";
@@ -58,7 +63,7 @@ export type LogsStart =
   | { kind: "beginning" }
   | { kind: "since"; since: string };
 
-/** The events karotten follows. */
+/** The events karotten follows (Docker's names; Podman's are asked for beside them). */
 export const FOLLOWED_EVENTS = ["start", "die", "destroy"] as const;
 
 /** Read-only client of one engine. */
@@ -76,7 +81,7 @@ export class DockerClient {
 
   /** `GET /_ping`; resolves with the engine's API version. */
   async ping(signal: AbortSignal): Promise<string> {
-    const res = await this.#get("/_ping", signal);
+    const res = await this.#get("/_ping", signal, this.#headerTimeoutMs);
     const text = await this.#smallBody(res, "/_ping", MAX_PING_BYTES);
     if (res.status !== 200) throw new DockerApiError(res.status, "/_ping", errorMessage(text));
     return res.headers.get("api-version") ?? "";
@@ -103,7 +108,9 @@ export class DockerClient {
 
   /**
    * Follows a container's logs with engine timestamps: resolves once the engine answered, with
-   * its entries; `signal` ends the stream (read it to its end or abort it).
+   * its entries; `signal` ends the stream (read it to its end or abort it). No header deadline:
+   * Podman sends the head of a follow stream only with its first line (fixed in 5.3), so a
+   * silent container's request waits; `/_ping` watches the engine meanwhile.
    */
   async logs(
     id: string,
@@ -111,11 +118,37 @@ export class DockerClient {
     options: LogStreamOptions,
     signal: AbortSignal,
   ): Promise<LogEntries> {
-    let path = `/containers/${encodeURIComponent(id)}/logs?follow=1&stdout=1&stderr=1&timestamps=1`;
+    return await this.#logs(id, start, options, signal, true);
+  }
+
+  /**
+   * The container's log as it is now, from `start`, without following: for completing a stream
+   * the engine ended early (`LogEntries.mayEndEarly`).
+   */
+  async logsUntilNow(
+    id: string,
+    start: LogsStart,
+    options: LogStreamOptions,
+    signal: AbortSignal,
+  ): Promise<LogEntries> {
+    return await this.#logs(id, start, options, signal, false);
+  }
+
+  async #logs(
+    id: string,
+    start: LogsStart,
+    options: LogStreamOptions,
+    signal: AbortSignal,
+    follow: boolean,
+  ): Promise<LogEntries> {
+    let path = `/containers/${encodeURIComponent(id)}/logs?follow=${follow ? 1 : 0}` +
+      "&stdout=1&stderr=1&timestamps=1";
     if (start.kind === "now") path += "&tail=0";
     if (start.kind === "since") path += `&since=${start.since}`;
     if (start.kind === "run") throw new TypeError("resolve a run start before asking for logs");
-    return new LogStream((await this.#stream(path, signal)).body(), options);
+    const res = await this.#stream(path, signal, follow ? undefined : this.#headerTimeoutMs);
+    // Every answer of Podman's service names its libpod version.
+    return new LogStream(res.body(), options, res.headers.has("libpod-api-version"));
   }
 
   /**
@@ -126,18 +159,33 @@ export class DockerClient {
     signal: AbortSignal,
     handlers: EventStreamHandlers,
   ): Promise<AsyncIterable<readonly DockerEvent[]>> {
-    const filters = JSON.stringify({ type: ["container"], event: [...FOLLOWED_EVENTS] });
-    const res = await this.#stream(`/events?filters=${encodeURIComponent(filters)}`, signal);
+    const filters = JSON.stringify({
+      type: ["container"],
+      event: eventFilterNames(FOLLOWED_EVENTS),
+    });
+    const res = await this.#stream(
+      `/events?filters=${encodeURIComponent(filters)}`,
+      signal,
+      this.#headerTimeoutMs,
+    );
     return new EventStream(res.body(), handlers);
   }
 
-  async #get(path: string, signal: AbortSignal): Promise<HttpResponse> {
+  async #get(
+    path: string,
+    signal: AbortSignal,
+    headerTimeoutMs: number | undefined,
+  ): Promise<HttpResponse> {
     this.#log?.debug("docker_get", { path });
-    return await httpGet(this.#pool, path, { signal, headerTimeoutMs: this.#headerTimeoutMs });
+    return await httpGet(this.#pool, path, { signal, headerTimeoutMs });
   }
 
-  async #stream(path: string, signal: AbortSignal): Promise<HttpResponse> {
-    const res = await this.#get(path, signal);
+  async #stream(
+    path: string,
+    signal: AbortSignal,
+    headerTimeoutMs: number | undefined,
+  ): Promise<HttpResponse> {
+    const res = await this.#get(path, signal, headerTimeoutMs);
     if (res.status === 200) return res;
     throw new DockerApiError(
       res.status,
@@ -147,7 +195,7 @@ export class DockerClient {
   }
 
   async #json(path: string, maxBytes: number, signal: AbortSignal): Promise<unknown> {
-    const res = await this.#get(path, signal);
+    const res = await this.#get(path, signal, this.#headerTimeoutMs);
     const text = await this.#smallBody(res, path, maxBytes);
     if (res.status !== 200) throw new DockerApiError(res.status, path, errorMessage(text));
     try {

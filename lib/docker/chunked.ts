@@ -42,6 +42,14 @@ export class ChunkedDecoder {
     return this.#state === State.Done;
   }
 
+  /**
+   * True between two chunks: the input so far ends after a whole chunk. Input that ends here
+   * (and not `done`) was cut by the sender, not garbled.
+   */
+  get betweenChunks(): boolean {
+    return this.#state === State.Size && this.#lineSize === 0;
+  }
+
   /** Bytes pushed after the end of the chunked body. */
   get rest(): Uint8Array {
     const pieces = this.#restPieces;

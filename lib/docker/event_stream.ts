@@ -105,10 +105,31 @@ export class EventStream implements AsyncIterable<readonly DockerEvent[]> {
       return;
     }
     try {
-      batch.push(checkEvent(value));
+      const event = checkEvent(value);
+      const docker = typeof event.Action === "string" ? PODMAN_ACTIONS[event.Action] : undefined;
+      batch.push(docker === undefined ? event : { ...event, Action: docker });
     } catch (err) {
       if (!(err instanceof ShapeError)) throw err;
       this.#handlers.onInvalid(err.message, line.slice(0, SAMPLE_CHARS));
     }
   }
+}
+
+/**
+ * Podman's names of the container events karotten follows, and Docker's for them: Podman 4.3
+ * filters on its own names (`died`, `remove`; 4.4 accepts `die` too), renames `died` to `die`
+ * only on output, and never sends `destroy`: its `remove` is that event.
+ */
+const PODMAN_ACTIONS: Readonly<Record<string, string>> = { died: "die", remove: "destroy" };
+
+/**
+ * The `event` filter values for Docker's `start`, `die` and `destroy` on both engines: Docker's
+ * names and Podman's own (an engine ignores names it does not know).
+ */
+export function eventFilterNames(docker: readonly string[]): string[] {
+  const names = [...docker];
+  for (const [podman, name] of Object.entries(PODMAN_ACTIONS)) {
+    if (docker.includes(name)) names.push(podman);
+  }
+  return names;
 }

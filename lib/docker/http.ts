@@ -5,7 +5,7 @@
  * @module
  */
 import { concatBytes } from "../bytes.ts";
-import { ProtocolError, ResponseTooLargeError } from "../errors.ts";
+import { ProtocolError, ResponseTooLargeError, StreamCutError } from "../errors.ts";
 import { ChunkedDecoder } from "./chunked.ts";
 import { closeQuietly, type ConnectionPool } from "./conn.ts";
 import { ResponseHeadReader } from "./response_head.ts";
@@ -19,8 +19,8 @@ const encoder = new TextEncoder();
 export interface GetOptions {
   /** Aborts the request at any stage; the connection is closed. */
   signal: AbortSignal;
-  /** Deadline for the status line and headers. */
-  headerTimeoutMs: number;
+  /** Deadline for the status line and headers; none when undefined. */
+  headerTimeoutMs: number | undefined;
 }
 
 /** A response whose head has arrived; read its body once, or cancel it. */
@@ -83,10 +83,9 @@ async function exchange(
   path: string,
   options: GetOptions,
 ): Promise<HttpResponse> {
-  const headSignal = AbortSignal.any([
-    options.signal,
-    headerDeadline(options.headerTimeoutMs, path),
-  ]);
+  const headSignal = options.headerTimeoutMs === undefined
+    ? options.signal
+    : AbortSignal.any([options.signal, headerDeadline(options.headerTimeoutMs, path)]);
   const onHeadAbort = () => closeQuietly(conn);
   headSignal.addEventListener("abort", onHeadAbort, { once: true });
   const buf = new Uint8Array(READ_BUFFER_BYTES);
@@ -168,7 +167,7 @@ function makeResponse(
     signal.addEventListener("abort", onAbort, { once: true });
     let finished = false;
     try {
-      yield* bodyPieces(conn, status, headers, rest, signal);
+      yield* bodyPieces(conn, path, status, headers, rest, signal);
       finished = true;
     } finally {
       signal.removeEventListener("abort", onAbort);
@@ -206,6 +205,7 @@ function makeResponse(
 
 async function* bodyPieces(
   conn: Deno.Conn,
+  path: string,
   status: number,
   headers: Map<string, string>,
   rest: Uint8Array,
@@ -238,6 +238,7 @@ async function* bodyPieces(
       if (decoder.done) return;
       chunk = await read();
       if (chunk === null) {
+        if (decoder.betweenChunks) throw new StreamCutError(path);
         decoder.end();
         return;
       }

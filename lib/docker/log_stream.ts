@@ -39,6 +39,11 @@ export interface LogEntries extends AsyncIterable<readonly LogEntry[]> {
   flush(): readonly LogEntry[];
   /** Drops the lines in progress (they will be read again). */
   discard(): void;
+  /**
+   * The engine may end this follow stream before the last lines of a container that stopped
+   * (Podman 4.3: see `supervisor/sent_lines.ts`); its log is then read once more, completely.
+   */
+  readonly mayEndEarly?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -55,10 +60,20 @@ export class LogStream implements LogEntries {
   /** Entry objects, reused; the batch holds the first `batch.length` of them. */
   readonly #pool: LogEntry[] = [];
   readonly #batch: LogEntry[] = [];
+  /** See {@link LogEntries.mayEndEarly}. */
+  readonly mayEndEarly: boolean;
 
-  /** `body`: the response body's byte pieces, in order (one socket read each). */
-  constructor(body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: LogStreamOptions) {
+  /**
+   * `body`: the response body's byte pieces, in order (one socket read each); `mayEndEarly`: see
+   * {@link LogEntries.mayEndEarly}.
+   */
+  constructor(
+    body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    opts: LogStreamOptions,
+    mayEndEarly = false,
+  ) {
     this.#body = body;
+    this.mayEndEarly = mayEndEarly;
     this.#assembler = new LineAssembler({
       maxLineBytes: opts.maxLineBytes,
       onLine: (stream, ts, message) => this.#add(stream, ts, message),

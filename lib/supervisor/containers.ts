@@ -37,6 +37,8 @@ interface Tail {
   died: AbortController;
   /** `performance.now()` when attached. */
   attachedAt: number;
+  /** Wall-clock time when attached, ms (engine events carry wall-clock times). */
+  attachedWallMs: number;
   /** A `destroy` event came while attached: its position is not kept. */
   destroyed: boolean;
   /** Lines read, identity: the tail increments, `/metrics` and the stats line read. */
@@ -71,8 +73,8 @@ export class Supervisor {
   readonly #tailDeps: TailDeps;
   readonly #commands = new Channel<Command>();
   readonly #tails = new Map<string, Tail>();
-  /** Containers whose logs cannot be read (log driver): never retried while they live. */
-  readonly #unreadable = new Set<string>();
+  /** Containers whose logs cannot be read (log driver), with the wall-clock time (ms) found so. */
+  readonly #unreadable = new Map<string, number>();
   /** Containers the filters keep out: never inspected again while they live. */
   readonly #filtered = new Set<string>();
   /** Lines read by tails that have ended. */
@@ -156,8 +158,14 @@ export class Supervisor {
         if (!id || (cmd.ev.Type !== undefined && cmd.ev.Type !== "container")) return;
         if (cmd.ev.Action === "start") {
           if (this.#filtered.has(id)) return;
+          // A start older than what karotten did since (Podman's events come about 1 s late):
+          // the run it announces is being read already, or was found unreadable.
+          const startedMs = cmd.ev.timeNano === undefined ? Infinity : cmd.ev.timeNano / 1e6;
+          const unreadableSince = this.#unreadable.get(id);
+          if (unreadableSince !== undefined && startedMs < unreadableSince) return;
           this.#unreadable.delete(id);
           const tail = this.#tails.get(id);
+          if (tail && startedMs < tail.attachedWallMs) return;
           if (tail) {
             tail.restarted = true;
             tail.died = new AbortController();
@@ -167,6 +175,7 @@ export class Supervisor {
           // waiting for a stream that stays silent after this.
           this.#tails.get(id)?.died.abort();
         } else if (cmd.ev.Action === "destroy") {
+          log.debug("forgotten", { id: shortId(id) });
           positions.delete(id);
           this.#deps.checkpoints?.forget(id);
           this.#unreadable.delete(id);
@@ -198,7 +207,7 @@ export class Supervisor {
           log.info("reconcile_gone", { id: id.slice(0, 12) });
           tail.died.abort();
         }
-        for (const id of this.#unreadable) if (!listed.has(id)) this.#unreadable.delete(id);
+        for (const id of this.#unreadable.keys()) if (!listed.has(id)) this.#unreadable.delete(id);
         for (const id of this.#filtered) if (!listed.has(id)) this.#filtered.delete(id);
         return;
       }
@@ -212,7 +221,7 @@ export class Supervisor {
           return;
         }
         log.info("detached", { id: shortId(cmd.id), reason: end });
-        if (end === "unreadable") this.#unreadable.add(cmd.id);
+        if (end === "unreadable") this.#unreadable.set(cmd.id, Date.now());
         if (end === "gone") {
           positions.delete(cmd.id);
           this.#deps.checkpoints?.forget(cmd.id);
@@ -247,6 +256,7 @@ export class Supervisor {
       restarted: false,
       died: new AbortController(),
       attachedAt: performance.now(),
+      attachedWallMs: Date.now(),
       destroyed: false,
       counters: newContainerCounters(),
     };

@@ -8,7 +8,7 @@ import { delay } from "../async/delay.ts";
 import { watchdog } from "../async/watchdog.ts";
 import type { Tuning } from "../config.ts";
 import type { DockerClient, DockerEvent } from "../docker/api.ts";
-import { describe } from "../errors.ts";
+import { describe, STREAM_CUT, StreamCutError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
 /** What the events loop reports. */
@@ -55,6 +55,9 @@ export async function followEvents(
       if (dog.signal.aborted) {
         worked = true;
         log.warn("events_silent", { after_ms: tuning.eventsWatchdogMs });
+      } else if (err instanceof StreamCutError) {
+        // Podman cuts its streams so when its service stops or restarts.
+        log.warn("events_stream_ended", { reason: STREAM_CUT });
       } else {
         log.warn("events_failed", { error: describe(err), attempt });
       }

@@ -23,25 +23,30 @@ import type {
   LogEntries,
   LogEntry,
   LogsStart,
+  LogStreamOptions,
 } from "../docker/api.ts";
-import { describe, DockerApiError, ShapeError } from "../errors.ts";
+import { describe, DockerApiError, ShapeError, STREAM_CUT, StreamCutError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type ContainerIdentity, EnvelopeEncoder, identify, messageId } from "../message.ts";
-import { advance, type Position } from "../positions.ts";
+import { advance, type Position, raise } from "../positions.ts";
 import type { MessageQueue, OutMessage } from "../queue.ts";
+import { type Completion, type SentLine, SentLines } from "./sent_lines.ts";
 import { shortId } from "../short_id.ts";
 import type { ContainerFilter } from "../filter.ts";
 import type { ContainerCounters } from "../telemetry/container_counters.ts";
 import {
   isZeroTime,
   nanosToSince,
+  normalizeTimestamp,
   nowRfc3339Nano,
   timestampToNanos,
   toSinceParam,
 } from "../time.ts";
 
-/** The engine calls a tail makes. */
-export type TailEngine = Pick<DockerClient, "inspect" | "logs">;
+/** The engine calls a tail makes (`logsUntilNow` only for an engine whose streams end early). */
+export type TailEngine =
+  & Pick<DockerClient, "inspect" | "logs">
+  & Partial<Pick<DockerClient, "logsUntilNow">>;
 
 /** What a tail needs. */
 export interface TailDeps {
@@ -103,6 +108,7 @@ export async function tailContainer(
   let attempt = 0;
   let firstPass = true;
   let info: ContainerInfo | undefined;
+  let options: LogStreamOptions | undefined;
   while (!signal.aborted) {
     try {
       info = await docker.inspect(order.id, signal);
@@ -115,11 +121,23 @@ export async function tailContainer(
       firstPass = false;
       const from = resumeFrom(position, order.start, info);
       position = from.position;
-      const { stream, sender } = await followOnce(deps, info, from, signal, order);
+      // An exited container's run is read without following: that read is complete on every
+      // engine, where a follow stream may not be (Podman 4.3, see `sent_lines.ts`).
+      const follow = info.State.Running;
+      // One set of decoding options per tail: a line cut is warned about once per container.
+      options ??= streamOptions(deps, info);
+      const read = { follow, options };
+      const { stream, sender } = await followOnce(deps, info, from, signal, order, read);
       if (sender.linesRead > 0) attempt = 0;
       if (!(await docker.inspect(order.id, signal)).State.Running) {
-        // Its last lines (no final newline) wait for room like every other line.
-        await sender.send(stream.flush(), signal);
+        if (follow && stream.mayEndEarly) {
+          // The line in progress may lack pieces the engine dropped: the full read has it.
+          stream.discard();
+          await completeLog(deps, info, from.start, sender, options, signal);
+        } else {
+          // Its last lines (no final newline) wait for room like every other line.
+          await sender.send(stream.flush(), signal);
+        }
         return ended("stopped");
       }
       stream.discard();
@@ -128,7 +146,10 @@ export async function tailContainer(
       if (signal.aborted) break;
       const end = permanentEnd(err, log, short, info);
       if (end !== undefined) return ended(end);
-      log.warn("logs_stream_failed", { id: short, error: describe(err) });
+      // An engine that stops or restarts cuts its streams: not a failure of the stream's bytes.
+      if (err instanceof StreamCutError) {
+        log.info("logs_stream_ended", { id: short, reason: STREAM_CUT });
+      } else log.warn("logs_stream_failed", { id: short, error: describe(err) });
     }
     const wait = backoff(policy, attempt++);
     log.debug("reattach_wait", { id: short, wait_ms: wait });
@@ -227,13 +248,17 @@ function resumeFrom(
   return { start, position, resumed: false, skip: 0 };
 }
 
-/** Reads one logs stream to its end; the caller flushes or discards its last lines. */
+/**
+ * Reads one logs stream (following it, or the log as it is now) to its end; the caller flushes
+ * or discards its last lines.
+ */
 async function followOnce(
   deps: TailDeps,
   info: ContainerInfo,
   from: ResumePoint,
   signal: AbortSignal,
   order: TailOrder,
+  read: { follow: boolean; options: LogStreamOptions },
 ): Promise<{ stream: LogEntries; sender: LineSender }> {
   const { docker, log, config } = deps;
   const short = shortId(info.Id);
@@ -243,19 +268,17 @@ async function followOnce(
   counters.service = identity.service;
   counters.name = identity.containerName;
   const grace = new DieGrace(config.tuning.dieGraceMs, signal);
-  let warnedOversize = false;
-  const stream = await docker.logs(info.Id, from.start, {
-    tty: info.Config.Tty,
-    maxLineBytes: config.maxLineBytes,
-    onOversize: () => {
-      if (warnedOversize) return;
-      warnedOversize = true;
-      log.warn("line_cut", { id: short, max_line_bytes: config.maxLineBytes });
-    },
-    onEngineError: (text) => log.warn("engine_stream_error", { id: short, error: text }),
-  }, AbortSignal.any([signal, grace.silence]));
+  const logs = read.follow || docker.logsUntilNow === undefined ? docker.logs : docker.logsUntilNow;
+  const stream = await logs.call(
+    docker,
+    info.Id,
+    from.start,
+    read.options,
+    AbortSignal.any([signal, grace.silence]),
+  );
   grace.arm(order.died());
-  const sender = new LineSender(deps, info.Id, identity, from, grace, counters);
+  const keepSent = stream.mayEndEarly === true;
+  const sender = new LineSender(deps, info.Id, identity, from, grace, counters, keepSent);
   log.info("attached", {
     id: short,
     name: identity.containerName,
@@ -280,6 +303,60 @@ async function followOnce(
     grace.stop();
   }
   return { stream, sender };
+}
+
+/** How a container's log is decoded: its TTY mode, the line cap (warned about once). */
+function streamOptions(deps: TailDeps, info: ContainerInfo): LogStreamOptions {
+  const { log, config } = deps;
+  const short = shortId(info.Id);
+  let warnedOversize = false;
+  return {
+    tty: info.Config.Tty,
+    maxLineBytes: config.maxLineBytes,
+    onOversize: () => {
+      if (warnedOversize) return;
+      warnedOversize = true;
+      log.warn("line_cut", { id: short, max_line_bytes: config.maxLineBytes });
+    },
+    onEngineError: (text) => log.warn("engine_stream_error", { id: short, error: text }),
+  };
+}
+
+/**
+ * A stopped container whose engine may have ended its stream early (see `sent_lines.ts`): its
+ * log is read once more, without following, from where the kept sent lines begin, and only
+ * the lines not sent yet are sent.
+ */
+async function completeLog(
+  deps: TailDeps,
+  info: ContainerInfo,
+  start: LogsStart,
+  sender: LineSender,
+  options: LogStreamOptions,
+  signal: AbortSignal,
+): Promise<void> {
+  const { docker, log } = deps;
+  const completion = sender.completion();
+  if (completion === undefined || docker.logsUntilNow === undefined) return;
+  const from: LogsStart = completion.floor.ts === ""
+    ? start
+    : { kind: "since", since: toSinceParam(completion.floor.ts) };
+  // Two reads of the same (stopped) log: the first finds what was never sent, the second sends it.
+  const first = await docker.logsUntilNow(info.Id, from, options, signal);
+  for await (const batch of first) sender.observe(batch, completion);
+  sender.observe(first.flush(), completion);
+  const second = await docker.logsUntilNow(info.Id, from, options, signal);
+  let added = 0;
+  for await (const batch of second) added += await sender.sendMissing(batch, completion, signal);
+  added += await sender.sendMissing(second.flush(), completion, signal);
+  if (added > 0 || completion.unmatched > 0) {
+    log.info("logs_completed", {
+      id: shortId(info.Id),
+      lines: added,
+      reason: "the engine ended the stream before the last lines",
+      ...(completion.unmatched > 0 ? { unmatched: completion.unmatched } : {}),
+    });
+  }
 }
 
 /**
@@ -358,6 +435,8 @@ class LineSender {
   #skipLeft: number;
   readonly #grace: DieGrace;
   readonly #counters: ContainerCounters;
+  /** The lines sent, kept when the engine may end the stream early. */
+  readonly #sent: SentLines | undefined;
 
   constructor(
     deps: TailDeps,
@@ -366,6 +445,7 @@ class LineSender {
     from: ResumePoint,
     grace: DieGrace,
     counters: ContainerCounters,
+    keepSent: boolean,
   ) {
     this.#queue = deps.queue;
     this.#pause = deps.config.overflow === "pause";
@@ -378,31 +458,76 @@ class LineSender {
     this.#skipLeft = from.skip;
     this.#grace = grace;
     this.#counters = counters;
+    this.#sent = keepSent ? new SentLines(from.position) : undefined;
   }
 
   /** Offers a batch's messages; with `OVERFLOW=pause`, waits for room before each when full. */
   async send(batch: readonly LogEntry[], signal: AbortSignal): Promise<void> {
-    const queue = this.#queue;
     for (let i = 0; i < batch.length; i++) {
       const msg = this.#message(batch[i]);
-      if (msg === undefined) continue;
-      if (this.#pause && queue.size >= queue.capacity) {
-        this.#grace.pause();
-        while (queue.size >= queue.capacity) await queue.waitForRoom(signal);
-        this.#grace.kick();
-      }
-      queue.offer(msg);
+      if (msg !== undefined) await this.#offer(msg, signal);
     }
+  }
+
+  /** The kept sent lines, matched against a complete read from here on; once. */
+  completion(): Completion | undefined {
+    return this.#sent?.completion();
+  }
+
+  /** Shows a complete read's lines to the completion (its first pass). */
+  observe(batch: readonly LogEntry[], completion: Completion): void {
+    for (const entry of batch) completion.observe(this.#sentLine(entry));
+  }
+
+  /** Offers the lines of a complete read that were never sent; returns how many. */
+  async sendMissing(
+    batch: readonly LogEntry[],
+    completion: Completion,
+    signal: AbortSignal,
+  ): Promise<number> {
+    let added = 0;
+    for (const entry of batch) {
+      const line = this.#sentLine(entry);
+      const seq = completion.next(line);
+      if (seq === undefined) continue;
+      raise(this.#position, line.ts, seq);
+      await this.#offer(this.#envelope(entry, line.ts, seq), signal);
+      added++;
+    }
+    return added;
+  }
+
+  #sentLine(entry: LogEntry): SentLine {
+    const ts = entry.ts === "" ? nowRfc3339Nano() : normalizeTimestamp(entry.ts);
+    return { stream: entry.stream === "stdout" ? 1 : 2, ts, message: entry.message };
+  }
+
+  async #offer(msg: OutMessage, signal: AbortSignal): Promise<void> {
+    const queue = this.#queue;
+    if (this.#pause && queue.size >= queue.capacity) {
+      this.#grace.pause();
+      while (queue.size >= queue.capacity) await queue.waitForRoom(signal);
+      this.#grace.kick();
+    }
+    queue.offer(msg);
   }
 
   #message(entry: LogEntry): OutMessage | undefined {
     this.linesRead++;
-    const timestamp = entry.ts === "" ? nowRfc3339Nano() : entry.ts;
+    const timestamp = entry.ts === "" ? nowRfc3339Nano() : normalizeTimestamp(entry.ts);
     if (this.#skipLeft > 0 && timestamp === this.#skipTs) {
       this.#skipLeft--;
       return undefined;
     }
     const seq = advance(this.#position, timestamp);
+    this.#sent?.record(
+      { stream: entry.stream === "stdout" ? 1 : 2, ts: timestamp, message: entry.message },
+      seq,
+    );
+    return this.#envelope(entry, timestamp, seq);
+  }
+
+  #envelope(entry: LogEntry, timestamp: string, seq: number): OutMessage {
     let encoder: EnvelopeEncoder;
     if (entry.stream === "stdout") {
       this.#counters.stdout++;

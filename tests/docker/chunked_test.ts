@@ -171,3 +171,17 @@ Deno.test("ChunkedDecoder pieces stay intact after more pushes", () => {
   assert.equal(text(concat(kept)), FIXTURE_DATA);
   assert.deepEqual(kept, copies);
 });
+
+Deno.test("ChunkedDecoder betweenChunks is true only after whole chunks, before the last", () => {
+  const at = (text: string) => {
+    const d = new ChunkedDecoder(() => {});
+    d.push(bytes(text));
+    return d.betweenChunks;
+  };
+  assert.equal(at(""), true);
+  assert.equal(at("3\r\nabc\r\n"), true);
+  assert.equal(at("3\r\nabc\r\n2\r\nde\r\n"), true);
+  for (const torn of ["3", "3\r", "3\r\nab", "3\r\nabc", "3\r\nabc\r", "0\r\n", "0\r\n\r\n"]) {
+    assert.equal(at(torn), false, JSON.stringify(torn));
+  }
+});

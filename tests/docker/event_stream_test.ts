@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type DockerEvent, EventStream } from "../../lib/docker/event_stream.ts";
+import { type DockerEvent, eventFilterNames, EventStream } from "../../lib/docker/event_stream.ts";
 import { ProtocolError } from "../../lib/errors.ts";
 
 const ID = "ab".repeat(32);
@@ -63,4 +63,28 @@ Deno.test("EventStream passes unparsable lines and wrong shapes on, one each, an
     "invalid Cannot read event: Actor.ID is number",
     "invalid Cannot read event: the message is array",
   ]);
+});
+
+Deno.test("EventStream gives Podman's died and remove under Docker's names", async () => {
+  const actions = ["start", "died", "die", "remove", "destroy", "cleanup"];
+  const { batches } = await collect([actions.map(line).join("")]);
+  assert.deepEqual(batches.flat().map((e) => e.Action), [
+    "start",
+    "die",
+    "die",
+    "destroy",
+    "destroy",
+    "cleanup",
+  ]);
+});
+
+Deno.test("eventFilterNames asks for both engines' names of the followed events", () => {
+  assert.deepEqual(eventFilterNames(["start", "die", "destroy"]), [
+    "start",
+    "die",
+    "destroy",
+    "died",
+    "remove",
+  ]);
+  assert.deepEqual(eventFilterNames(["start"]), ["start"]);
 });

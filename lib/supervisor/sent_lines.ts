@@ -1,0 +1,260 @@
+/**
+ * The lines a tail sent lately, kept small (stream, timestamp, hash and length of the message,
+ * count), so that a follow stream the engine ended early can be completed from a full read of the
+ * container's log without sending a line twice.
+ *
+ * Why: Podman 4.3 stops its log tailer 250 ms after the container died, and from then on drops
+ * every line its reader does not take at once: the lines a follow stream delivers are a complete
+ * prefix of the log, then a sparse pick of the rest. A non-follow read of a stopped container is
+ * complete. The lines sent since the oldest one kept here (the floor) are a subsequence, in log
+ * order, of what that read returns after the floor: walking both in order, every read line that is
+ * not the next kept one was never sent.
+ * @module
+ */
+import { compareTimestamps } from "../time.ts";
+import type { Position } from "../positions.ts";
+
+/** Lines kept per tail; a longer sparse end than this cannot be completed exactly. */
+export const SENT_LINES_KEPT = 20_000;
+/** Slots a tail starts with (doubled up to `SENT_LINES_KEPT` as lines come). */
+const INITIAL_SLOTS = 64;
+
+/** One line as sent. */
+export interface SentLine {
+  /** 1 stdout, 2 stderr. */
+  stream: 1 | 2;
+  /** Its timestamp (9 fractional digits). */
+  ts: string;
+  /** Its message bytes. */
+  message: Uint8Array;
+}
+
+/** A ring of the last `capacity` lines sent, and the position just before the oldest. */
+export class SentLines {
+  readonly #capacity: number;
+  #hash: Uint32Array;
+  #len: Uint32Array;
+  #stream: Uint8Array;
+  #seq: Uint32Array;
+  #ts: string[];
+  #start = 0;
+  #size = 0;
+  /** The position as of just before the oldest kept line. */
+  readonly #floor: Position;
+
+  /** `floor`: the position the stream started from (copied). Grows to `capacity` as needed. */
+  constructor(floor: Position, capacity = SENT_LINES_KEPT) {
+    this.#capacity = capacity;
+    const initial = Math.min(capacity, INITIAL_SLOTS);
+    this.#hash = new Uint32Array(initial);
+    this.#len = new Uint32Array(initial);
+    this.#stream = new Uint8Array(initial);
+    this.#seq = new Uint32Array(initial);
+    this.#ts = new Array<string>(initial);
+    this.#floor = { ...floor };
+  }
+
+  /** Lines kept. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The position just before the oldest kept line: a complete read resumes after it. */
+  get floor(): Position {
+    return { ...this.#floor };
+  }
+
+  /** Keeps a sent line and the count it was sent with (evicting the oldest when full). */
+  record(line: SentLine, seq: number): void {
+    if (this.#size === this.#hash.length) {
+      if (this.#size < this.#capacity) this.#grow();
+      else {
+        const i = this.#start;
+        advanceFloor(this.#floor, this.#ts[i], this.#seq[i]);
+        this.#start = (i + 1) % this.#hash.length;
+        this.#size--;
+      }
+    }
+    const slots = this.#hash.length;
+    const at = (this.#start + this.#size) % slots;
+    // Lines of one second share a timestamp: keep one string for them.
+    const prev = this.#size > 0 ? this.#ts[(at + slots - 1) % slots] : "";
+    this.#ts[at] = prev === line.ts ? prev : line.ts;
+    this.#hash[at] = fnv1a32(line.message);
+    this.#len[at] = line.message.length;
+    this.#stream[at] = line.stream;
+    this.#seq[at] = seq;
+    this.#size++;
+  }
+
+  /** Twice the slots (at most `capacity`), oldest line first. */
+  #grow(): void {
+    const slots = Math.min(this.#capacity, this.#hash.length * 2);
+    const order = Array.from({ length: this.#size }, (_, k) => (this.#start + k) % this.#size);
+    const hash = new Uint32Array(slots);
+    const len = new Uint32Array(slots);
+    const stream = new Uint8Array(slots);
+    const seq = new Uint32Array(slots);
+    const ts = new Array<string>(slots);
+    order.forEach((i, k) => {
+      hash[k] = this.#hash[i];
+      len[k] = this.#len[i];
+      stream[k] = this.#stream[i];
+      seq[k] = this.#seq[i];
+      ts[k] = this.#ts[i];
+    });
+    this.#hash = hash;
+    this.#len = len;
+    this.#stream = stream;
+    this.#seq = seq;
+    this.#ts = ts;
+    this.#start = 0;
+  }
+
+  /** Starts matching a complete read of the log against the kept lines (consumes them). */
+  completion(): Completion {
+    const kept: Kept[] = [];
+    const slots = this.#hash.length;
+    for (let k = 0; k < this.#size; k++) {
+      const i = (this.#start + k) % slots;
+      kept.push({
+        ts: this.#ts[i],
+        hash: this.#hash[i],
+        len: this.#len[i],
+        stream: this.#stream[i],
+        seq: this.#seq[i],
+      });
+    }
+    this.#size = 0;
+    return new Completion({ ...this.#floor }, kept);
+  }
+}
+
+interface Kept {
+  ts: string;
+  hash: number;
+  len: number;
+  stream: number;
+  seq: number;
+}
+
+/**
+ * Matches a complete read from the floor against the kept lines, in two passes over the same
+ * read: `observe()` each line, then `next()` each line again, which says whether it was sent
+ * already (undefined) or which count to send it with (never one already used at its timestamp).
+ *
+ * A kept line that the read does not hold at all from where the walk stands (a line Podman
+ * split into pieces and then dropped a piece of was sent cut) is passed over, so that it does
+ * not hold up the lines after it.
+ */
+export class Completion {
+  /** Where the kept lines begin: a complete read starts here (`since` its timestamp). */
+  readonly floor: Position;
+  readonly #kept: Kept[];
+  readonly #byLine: boolean;
+  /** The read's lines after the floor, as keys (pass 1). */
+  readonly #read: string[] = [];
+  /** Per read line after the floor: never sent (decided after pass 1). */
+  #fresh: boolean[] | undefined;
+  #floorLeft = 0;
+  #at = 0;
+  #unmatched = 0;
+  /** Highest count used per timestamp (kept lines and lines sent by this completion). */
+  readonly #used = new Map<string, number>();
+
+  constructor(floor: Position, kept: Kept[]) {
+    this.floor = floor;
+    // A floor with a count is a line: the read starts at its timestamp (inclusive), and a kept
+    // line older than it cannot be in the read. Without, it is an instant the engine filtered by.
+    this.#byLine = floor.ts !== "" && floor.count > 0;
+    this.#kept = this.#byLine ? kept.filter((k) => compareTimestamps(k.ts, floor.ts) >= 0) : kept;
+    this.#floorLeft = floor.count;
+    if (this.#byLine) this.#used.set(floor.ts, floor.count);
+    for (const k of this.#kept) {
+      if (k.seq > (this.#used.get(k.ts) ?? 0)) this.#used.set(k.ts, k.seq);
+    }
+  }
+
+  /** Kept lines the read did not hold (sent cut, or lost to a longer sparse end than kept). */
+  get unmatched(): number {
+    return this.#unmatched;
+  }
+
+  /** Pass 1: the next line of the complete read. */
+  observe(line: SentLine): void {
+    if (this.#beforeFloor(line)) return;
+    this.#read.push(keyOf(line.ts, line.stream, fnv1a32(line.message), line.message.length));
+  }
+
+  /** Pass 2, the same read again: undefined when sent already, else the count to send with. */
+  next(line: SentLine): number | undefined {
+    if (this.#fresh === undefined) {
+      this.#fresh = this.#match();
+      this.#floorLeft = this.floor.count;
+    }
+    if (this.#beforeFloor(line)) return undefined;
+    // A read that grew since pass 1 (the container ran again): its new lines were never sent.
+    const fresh = this.#fresh[this.#at++] ?? true;
+    if (!fresh) return undefined;
+    const seq = (this.#used.get(line.ts) ?? 0) + 1;
+    this.#used.set(line.ts, seq);
+    return seq;
+  }
+
+  /** Lines at or before the floor line (a read from its timestamp repeats them). */
+  #beforeFloor(line: SentLine): boolean {
+    if (!this.#byLine) return false;
+    const c = compareTimestamps(line.ts, this.floor.ts);
+    if (c < 0) return true;
+    if (c === 0 && this.#floorLeft > 0) {
+      this.#floorLeft--;
+      return true;
+    }
+    return false;
+  }
+
+  /** Walks the read and the kept lines in order; true for each read line never sent. */
+  #match(): boolean[] {
+    const left = new Map<string, number>();
+    for (const key of this.#read) left.set(key, (left.get(key) ?? 0) + 1);
+    const kept = this.#kept.map((k) => keyOf(k.ts, k.stream, k.hash, k.len));
+    const fresh: boolean[] = [];
+    let k = 0;
+    for (const key of this.#read) {
+      while (k < kept.length && (left.get(kept[k]) ?? 0) === 0) {
+        k++;
+        this.#unmatched++;
+      }
+      if (k < kept.length && kept[k] === key) {
+        k++;
+        fresh.push(false);
+      } else fresh.push(true);
+      left.set(key, left.get(key)! - 1);
+    }
+    this.#unmatched += kept.length - k;
+    return fresh;
+  }
+}
+
+function keyOf(ts: string, stream: number, hash: number, len: number): string {
+  return `${ts}|${stream}|${hash}|${len}`;
+}
+
+/** The floor moves past an evicted line the way the tail's position moved past it. */
+function advanceFloor(floor: Position, ts: string, seq: number): void {
+  if (seq === 0) return; // an older line: the position did not move
+  if (floor.count === 0 || compareTimestamps(ts, floor.ts) > 0) {
+    floor.ts = ts;
+    floor.count = seq;
+  } else if (ts === floor.ts && seq > floor.count) floor.count = seq;
+}
+
+/** FNV-1a, 32 bits, of the bytes. */
+function fnv1a32(bytes: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) {
+    h ^= bytes[i];
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}

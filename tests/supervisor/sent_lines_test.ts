@@ -1,0 +1,126 @@
+import assert from "node:assert/strict";
+import { advance, type Position } from "../../lib/positions.ts";
+import { type SentLine, SentLines } from "../../lib/supervisor/sent_lines.ts";
+
+const enc = new TextEncoder();
+
+/** `n` lines `out i` (stdout) and some `err i` (stderr), `perSecond` per whole second. */
+function log(n: number, perSecond: number, text = (i: number) => `line ${i}`): SentLine[] {
+  return Array.from({ length: n }, (_, i) => ({
+    stream: i % 5 === 4 ? 2 : 1,
+    ts: `2026-12-01T20:33:${String(10 + Math.floor(i / perSecond)).padStart(2, "0")}.000000000Z`,
+    message: enc.encode(text(i)),
+  }));
+}
+
+/** Sends `picked` lines the way a tail does; returns the live position and what it sent. */
+function follow(lines: SentLine[], picked: (i: number) => boolean, start: Position, cap?: number) {
+  const position = { ...start };
+  const sent = new SentLines(start, cap);
+  const ids: string[] = [];
+  lines.forEach((line, i) => {
+    if (!picked(i)) return;
+    const seq = advance(position, line.ts);
+    sent.record(line, seq);
+    ids.push(`${line.ts}/${seq}`);
+  });
+  return { position, sent, ids };
+}
+
+/** What the engine's `since=<floor>` read returns: lines at or after the floor's timestamp. */
+function readSince(lines: SentLine[], floor: Position): SentLine[] {
+  return lines.filter((l) => floor.count === 0 || l.ts >= floor.ts);
+}
+
+function complete(
+  lines: SentLine[],
+  sent: SentLines,
+  unmatched = 0,
+): { added: number[]; ids: string[] } {
+  const c = sent.completion();
+  const floor = sent.floor;
+  const added: number[] = [];
+  const ids: string[] = [];
+  for (const line of readSince(lines, floor)) c.observe(line);
+  for (const line of readSince(lines, floor)) {
+    const seq = c.next(line);
+    if (seq === undefined) continue;
+    added.push(lines.indexOf(line));
+    ids.push(`${line.ts}/${seq}`);
+  }
+  assert.equal(c.unmatched, unmatched, "sent lines not met in the read");
+  return { added, ids };
+}
+
+function assertExactlyOnce(n: number, picked: (i: number) => boolean, added: number[]) {
+  const got = [...Array.from({ length: n }, (_, i) => i).filter(picked), ...added].sort((a, b) =>
+    a - b
+  );
+  assert.deepEqual(got, Array.from({ length: n }, (_, i) => i));
+}
+
+Deno.test("SentLines completes a complete prefix followed by a sparse pick, once each", () => {
+  const lines = log(300, 120);
+  const picked = (i: number) => i < 130 || i % 7 === 0;
+  const { sent, ids } = follow(lines, picked, { ts: "", count: 0 });
+  const { added, ids: newIds } = complete(lines, sent);
+  assertExactlyOnce(300, picked, added);
+  const all = [...ids, ...newIds];
+  assert.equal(new Set(all).size, all.length, "message ids stay unique");
+});
+
+Deno.test("SentLines keeps its floor right when the ring grows and evicts", () => {
+  const lines = log(500, 100);
+  const picked = (i: number) => i < 420 || i % 3 === 0;
+  for (const cap of [64, 100, 1000]) {
+    const { sent, ids } = follow(lines, picked, { ts: "", count: 0 }, cap);
+    assert.equal(sent.size, Math.min(cap, 420 + 27));
+    const { added, ids: newIds } = complete(lines, sent);
+    assertExactlyOnce(500, picked, added);
+    const all = [...ids, ...newIds];
+    assert.equal(new Set(all).size, all.length, `cap ${cap}`);
+  }
+});
+
+Deno.test("SentLines tells identical lines of one second apart by their order", () => {
+  const lines = log(60, 60, () => "same");
+  const picked = (i: number) => i < 20 || i === 41 || i === 59;
+  const { sent, ids } = follow(lines, picked, { ts: "", count: 0 });
+  const { added, ids: newIds } = complete(lines, sent);
+  assert.equal(added.length, 60 - (20 + 2));
+  const all = [...ids, ...newIds];
+  assert.equal(new Set(all).size, all.length);
+});
+
+Deno.test("SentLines from a resumed position skips the lines sent before it", () => {
+  const lines = log(200, 50);
+  // Resumed at the 30th line of the first second: the read from there repeats those 30.
+  const start = { ts: lines[0].ts, count: 30 };
+  const picked = (i: number) => i >= 30 && (i < 150 || i % 4 === 0);
+  const { sent } = follow(lines, picked, start);
+  const { added } = complete(lines, sent);
+  assertExactlyOnce(200, (i) => i < 30 || picked(i), added);
+});
+
+Deno.test("SentLines with nothing missed adds nothing", () => {
+  const lines = log(100, 30);
+  const { sent } = follow(lines, () => true, { ts: "", count: 0 }, 40);
+  assert.deepEqual(complete(lines, sent).added, []);
+});
+
+Deno.test("SentLines passes over a line sent cut, and the lines after it still match", () => {
+  const lines = log(200, 100);
+  const picked = (i: number) => i < 120 || i % 2 === 0;
+  const { sent } = follow(lines, picked, { ts: "", count: 0 });
+  // Line 150 was sent cut (a piece of it dropped), as something the log does not hold.
+  const cutSent = new SentLines({ ts: "", count: 0 });
+  const position = { ts: "", count: 0 };
+  lines.forEach((line, i) => {
+    if (!picked(i)) return;
+    const seq = advance(position, line.ts);
+    cutSent.record(i === 150 ? { ...line, message: enc.encode("line 1") } : line, seq);
+  });
+  assert.equal(sent.size, cutSent.size);
+  const { added } = complete(lines, cutSent, 1);
+  assertExactlyOnce(200, (i) => picked(i) && i !== 150, added);
+});
