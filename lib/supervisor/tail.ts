@@ -130,7 +130,8 @@ export async function tailContainer(
       const { stream, sender } = await followOnce(deps, info, from, signal, order, read);
       if (sender.linesRead > 0) attempt = 0;
       if (!(await docker.inspect(order.id, signal)).State.Running) {
-        if (follow && stream.mayEndEarly) {
+        // dockerd 20.10 too can end the stream of a container that died while reading paused.
+        if (follow && (stream.mayEndEarly || sender.paused) && sender.keepsSent) {
           // The line in progress may lack pieces the engine dropped: the full read has it.
           stream.discard();
           await completeLog(deps, info, from.start, sender, options, signal);
@@ -277,7 +278,7 @@ async function followOnce(
     AbortSignal.any([signal, grace.silence]),
   );
   grace.arm(order.died());
-  const keepSent = stream.mayEndEarly === true;
+  const keepSent = stream.mayEndEarly === true || config.overflow === "pause";
   const sender = new LineSender(deps, info.Id, identity, from, grace, counters, keepSent);
   log.info("attached", {
     id: short,
@@ -424,6 +425,8 @@ class DieGrace {
 class LineSender {
   /** Entries seen, skipped ones included. */
   linesRead = 0;
+  /** Reading waited for room at least once (`OVERFLOW=pause`). */
+  paused = false;
   readonly #queue: MessageQueue;
   readonly #pause: boolean;
   readonly #id: string;
@@ -469,6 +472,11 @@ class LineSender {
     }
   }
 
+  /** Whether the lines sent are kept (a stream that may end early can be completed). */
+  get keepsSent(): boolean {
+    return this.#sent !== undefined;
+  }
+
   /** The kept sent lines, matched against a complete read from here on; once. */
   completion(): Completion | undefined {
     return this.#sent?.completion();
@@ -505,6 +513,7 @@ class LineSender {
   async #offer(msg: OutMessage, signal: AbortSignal): Promise<void> {
     const queue = this.#queue;
     if (this.#pause && queue.size >= queue.capacity) {
+      this.paused = true;
       this.#grace.pause();
       while (queue.size >= queue.capacity) await queue.waitForRoom(signal);
       this.#grace.kick();
