@@ -6,7 +6,10 @@
 import { ConfigError } from "./errors.ts";
 import { type FilterRules, type LabelMatch, splitList } from "./filter.ts";
 
-/** What a full buffer does: drop the newest line, or stop reading Docker until there is room. */
+/**
+ * What a full buffer does: `pause` reading Docker until there is room (the default: the lines
+ * wait in the engine's log file), or `drop` the newest line and count it (the seed's behaviour).
+ */
 export type OverflowPolicy = "drop" | "pause";
 
 /** Intervals and limits. The seed's defaults; `KAROTTEN_TUNING` may override them (tests, tuning). */
@@ -27,6 +30,8 @@ export interface Tuning {
   pingFailuresToExit: number;
   /** Messages the buffer holds, published or not yet confirmed. @default 8192 */
   queueCapacity: number;
+  /** A container whose line being read is older than this gets a `lagging` warning. @default 60000 */
+  lagWarnMs: number;
   /** Report dropped lines this often while any were dropped. @default 60000 */
   dropReportIntervalMs: number;
   /** First wait before an AMQP reconnect. @default 500 */
@@ -65,6 +70,7 @@ export const DEFAULT_TUNING: Readonly<Tuning> = Object.freeze({
   pingIntervalMs: 30_000,
   pingFailuresToExit: 3,
   queueCapacity: 8192,
+  lagWarnMs: 60_000,
   dropReportIntervalMs: 60_000,
   amqpBackoffInitialMs: 500,
   amqpBackoffMaxMs: 30_000,
@@ -86,6 +92,10 @@ export const DEFAULT_EXCHANGE = "containers-logs";
 export const DEFAULT_DOCKER_SOCK = "/var/run/docker.sock";
 /** Default cap for one merged log line, bytes (1 MiB). */
 export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
+/** Default byte budget of the buffer: message bodies held at most (32 MiB). */
+export const DEFAULT_BUFFER_BYTES = 32 << 20;
+/** Default full-buffer policy. */
+export const DEFAULT_OVERFLOW: OverflowPolicy = "pause";
 
 /** Default cap on attached containers (`MAX_CONTAINERS`): one socket each. */
 export const DEFAULT_MAX_CONTAINERS = 2000;
@@ -117,6 +127,7 @@ export const ENV_NAMES = [
   "STATE_DIR",
   "MAX_LINE_BYTES",
   "MAX_CONTAINERS",
+  "BUFFER_BYTES",
   "KAROTTEN_TUNING",
   "INCLUDE",
   "EXCLUDE",
@@ -162,6 +173,8 @@ export interface Config {
   readonly metricsAddr: ListenAddr | undefined;
   /** Containers attached at most at once. */
   readonly maxContainers: number;
+  /** Body bytes the buffer holds at most (a single larger message passes alone). */
+  readonly bufferBytes: number;
   /** Intervals and limits. */
   readonly tuning: Readonly<Tuning>;
 }
@@ -184,7 +197,7 @@ export function loadConfig(env: EnvReader, options: LoadOptions = {}): Config {
     throw new ConfigError("DOCKER_SOCK", `must be an absolute socket path, got "${dockerSock}"`);
   }
   permissionPath("DOCKER_SOCK", dockerSock);
-  const overflowRaw = nonEmpty(env("OVERFLOW")) ?? "drop";
+  const overflowRaw = nonEmpty(env("OVERFLOW")) ?? DEFAULT_OVERFLOW;
   if (overflowRaw !== "drop" && overflowRaw !== "pause") {
     throw new ConfigError("OVERFLOW", `must be "drop" or "pause", got "${overflowRaw}"`);
   }
@@ -195,6 +208,7 @@ export function loadConfig(env: EnvReader, options: LoadOptions = {}): Config {
   if (stateDir !== undefined) permissionPath("STATE_DIR", stateDir);
   const maxLineBytes = positiveInt("MAX_LINE_BYTES", env("MAX_LINE_BYTES")) ??
     DEFAULT_MAX_LINE_BYTES;
+  const bufferBytes = positiveInt("BUFFER_BYTES", env("BUFFER_BYTES")) ?? DEFAULT_BUFFER_BYTES;
   return Object.freeze({
     rabbitmqUrl,
     dryRun,
@@ -211,6 +225,7 @@ export function loadConfig(env: EnvReader, options: LoadOptions = {}): Config {
     }),
     metricsAddr: parseListenAddr("METRICS_ADDR", env("METRICS_ADDR")),
     maxContainers: positiveInt("MAX_CONTAINERS", env("MAX_CONTAINERS")) ?? DEFAULT_MAX_CONTAINERS,
+    bufferBytes,
     tuning: Object.freeze(parseTuning(env("KAROTTEN_TUNING"))),
   });
 }

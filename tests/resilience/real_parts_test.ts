@@ -83,6 +83,8 @@ interface Setup {
   rabbitUrl?: string;
   /** Log every Docker request and published message. @default true */
   debug?: boolean;
+  /** `OVERFLOW`. @default the daemon's default (pause) */
+  overflow?: "drop" | "pause";
 }
 
 /**
@@ -103,6 +105,7 @@ async function withRealParts(setup: Setup, body: (ctx: Ctx) => Promise<void>): P
       EXCHANGE: binding.exchange,
       DEBUG: setup.debug === false ? "0" : "1",
       KAROTTEN_TUNING: JSON.stringify(setup.tuning ?? {}),
+      ...(setup.overflow === undefined ? {} : { OVERFLOW: setup.overflow }),
     });
     await k.waitForLog(/ info ready /, START_TIMEOUT_MS);
     await k.waitForLog(/ info amqp_connected /, START_TIMEOUT_MS);
@@ -288,10 +291,11 @@ Deno.test("exchange deleted under karotten: it re-checks the exchange on every r
   );
 });
 
-Deno.test("real RabbitMQ away with more lines than queueCapacity: the logged drop count equals the lines that never arrived", async () => {
+Deno.test("real RabbitMQ away with more lines than queueCapacity, OVERFLOW=drop: the logged drop count equals the lines that never arrived", async () => {
   const queueCapacity = 500;
   await withRealParts(
     {
+      overflow: "drop",
       binding: { durableExchange: true },
       tuning: {
         queueCapacity,
