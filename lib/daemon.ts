@@ -60,10 +60,10 @@ export async function runDaemon(config: Config, log: Logger): Promise<number> {
     : undefined;
   const positions: Map<string, Position> = checkpoints ? await checkpoints.load() : new Map();
   if (checkpoints) log.info("checkpoints_loaded", { containers: positions.size });
-  const queue = new MessageQueue(
-    tuning.queueCapacity,
-    checkpoints && ((msg) => checkpoints.confirmed(msg.containerId, msg.timestamp, msg.seq)),
-  );
+  const queue = new MessageQueue(tuning.queueCapacity, {
+    onConfirmed: checkpoints &&
+      ((msg) => checkpoints.confirmed(msg.containerId, msg.timestamp, msg.seq)),
+  });
   const publisher = config.dryRun ? new StdoutPrinter(queue) : new Publisher({
     url: config.rabbitmqUrl,
     exchange: config.exchange,

@@ -4,7 +4,7 @@
  * while far behind can remove them before they are read, so an operator must hear of it.
  * @module
  */
-import { timestampToNanos } from "./docker/timestamp.ts";
+import { timestampToNanos } from "./time.ts";
 import type { Logger } from "./log.ts";
 
 /** Lag is measured at most this often per container, ms (fewer when the threshold is lower). */
