@@ -34,6 +34,7 @@ export async function runDaemon(config: Config, log: Logger): Promise<number> {
     exchange: config.dryRun ? undefined : config.exchange,
     dry_run: config.dryRun || undefined,
     overflow: config.overflow,
+    buffer_bytes: config.bufferBytes,
     state_dir: config.stateDir,
     metrics_addr: config.metricsAddr && `${config.metricsAddr.hostname}:${config.metricsAddr.port}`,
   });
@@ -61,6 +62,7 @@ export async function runDaemon(config: Config, log: Logger): Promise<number> {
   const positions: Map<string, Position> = checkpoints ? await checkpoints.load() : new Map();
   if (checkpoints) log.info("checkpoints_loaded", { containers: positions.size });
   const queue = new MessageQueue(tuning.queueCapacity, {
+    budgetBytes: config.bufferBytes,
     onConfirmed: checkpoints &&
       ((msg) => checkpoints.confirmed(msg.containerId, msg.timestamp, msg.seq)),
   });

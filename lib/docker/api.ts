@@ -58,6 +58,9 @@ export type LogsStart =
   | { kind: "beginning" }
   | { kind: "since"; since: string };
 
+/** A `tail=1` answer's line is cut at this many bytes (only its timestamp is read). */
+const LAST_ENTRY_MAX_BYTES = 64 * 1024;
+
 /** The events karotten follows. */
 export const FOLLOWED_EVENTS = ["start", "die", "destroy"] as const;
 
@@ -116,6 +119,28 @@ export class DockerClient {
     if (start.kind === "since") path += `&since=${start.since}`;
     if (start.kind === "run") throw new TypeError("resolve a run start before asking for logs");
     return new LogStream((await this.#stream(path, signal)).body(), options);
+  }
+
+  /**
+   * The engine timestamp of the container's last log entry (`tail=1`, no follow: the json-file
+   * and local drivers read it from the end of the file), or undefined when it has none. The
+   * answer must come whole within the header timeout.
+   */
+  async lastLogTimestamp(
+    id: string,
+    tty: boolean,
+    signal: AbortSignal,
+  ): Promise<string | undefined> {
+    const path = `/containers/${encodeURIComponent(id)}/logs?stdout=1&stderr=1&timestamps=1&tail=1`;
+    const deadline = AbortSignal.any([signal, AbortSignal.timeout(this.#headerTimeoutMs)]);
+    const res = await this.#stream(path, deadline);
+    const entries = new LogStream(res.body(), { tty, maxLineBytes: LAST_ENTRY_MAX_BYTES });
+    let last = "";
+    for await (const batch of entries) {
+      for (const e of batch) if (e.ts !== "") last = e.ts;
+    }
+    for (const e of entries.flush()) if (e.ts !== "") last = e.ts;
+    return last === "" ? undefined : last;
   }
 
   /**

@@ -6,10 +6,11 @@
  *
  * ```
  *  tailContainer: inspect ─> followOnce ─> (EOF) inspect ─┬─ stopped: flush last lines ─> end
- *        ▲                    │ batches of entries         └─ running: discard, backoff ─┐
- *        │                    ▼                                                         │
- *        │             LineSender.send: skip ─> advance position ─> encode ─> offer      │
- *        └──────────────────────────────────────────────────────────────────────────────┘
+ *        ▲                    │ batches of entries         ├─ stopped, paused, engine has a
+ *        │                    │                            │  newer line: re-read (since) ─┐
+ *        │                    ▼                            └─ running: discard, backoff ──┤
+ *        │     LineSender.send: skip ─> advance position ─> encode ─> Handoff (turns)     │
+ *        └────────────────────────────────────────────────────────────────────────────────┘
  * ```
  * @module
  */
@@ -29,10 +30,13 @@ import type { Logger } from "../log.ts";
 import { type ContainerIdentity, EnvelopeEncoder, identify, messageId } from "../message.ts";
 import { advance, type Position } from "../positions.ts";
 import type { MessageQueue, OutMessage } from "../queue.ts";
+import { LagWatch } from "../lag.ts";
+import { Handoff } from "./handoff.ts";
 import { shortId } from "../short_id.ts";
 import type { ContainerFilter } from "../filter.ts";
 import type { ContainerCounters } from "../telemetry/container_counters.ts";
 import {
+  compareTimestamps,
   isZeroTime,
   nanosToSince,
   nowRfc3339Nano,
@@ -41,7 +45,7 @@ import {
 } from "../time.ts";
 
 /** The engine calls a tail makes. */
-export type TailEngine = Pick<DockerClient, "inspect" | "logs">;
+export type TailEngine = Pick<DockerClient, "inspect" | "logs" | "lastLogTimestamp">;
 
 /** What a tail needs. */
 export interface TailDeps {
@@ -102,22 +106,41 @@ export async function tailContainer(
   const ended = (end: TailEnd): TailResult => ({ end, position });
   let attempt = 0;
   let firstPass = true;
+  /** A stopped container whose stream ended before its last line was read: read it once more. */
+  let readRest = false;
   let info: ContainerInfo | undefined;
+  let handoff: Handoff | undefined;
   while (!signal.aborted) {
     try {
       info = await docker.inspect(order.id, signal);
       if (firstPass && !shipped(deps, info)) return ended("filtered");
       // A container announced by its `start` event may already have exited: its run's lines
       // are still read once. Any other stopped container is never attached.
-      if (!info.State.Running && (order.start.kind !== "run" || !firstPass)) {
+      if (!info.State.Running && (order.start.kind !== "run" || !firstPass) && !readRest) {
         return ended("stopped");
       }
       firstPass = false;
+      readRest = false;
+      handoff ??= new Handoff(
+        deps.queue,
+        config.overflow,
+        new LagWatch(order.id, info.Name.replace(/^\//, ""), config.tuning.lagWarnMs, log),
+      );
+      handoff.paused = false;
       const from = resumeFrom(position, order.start, info);
       position = from.position;
-      const { stream, sender } = await followOnce(deps, info, from, signal, order);
+      const { stream, sender } = await followOnce(deps, info, from, signal, order, handoff);
       if (sender.linesRead > 0) attempt = 0;
-      if (!(await docker.inspect(order.id, signal)).State.Running) {
+      const now = await docker.inspect(order.id, signal);
+      if (!now.State.Running) {
+        if (handoff.paused && await endedEarly(docker, now, position, signal)) {
+          // Only the engine says a container stopped; its stream may end before the reader,
+          // paused by a full buffer, took every line (Podman 4.3 does, 250 ms after the death).
+          stream.discard();
+          log.info("logs_stream_ended", { id: short, reason: "stopped; lines left unread" });
+          readRest = true;
+          continue;
+        }
         // Its last lines (no final newline) wait for room like every other line.
         await sender.send(stream.flush(), signal);
         return ended("stopped");
@@ -151,6 +174,22 @@ function shipped(deps: TailDeps, info: ContainerInfo): boolean {
     reason: verdict,
   });
   return false;
+}
+
+/**
+ * True when the engine holds a line newer than the last one sent (its `tail=1` entry): the
+ * stream ended early. Asked only when reading paused, since re-reading with `since` scans the
+ * log file from its start.
+ */
+async function endedEarly(
+  docker: TailEngine,
+  info: ContainerInfo,
+  position: Position | undefined,
+  signal: AbortSignal,
+): Promise<boolean> {
+  const last = await docker.lastLogTimestamp(info.Id, info.Config.Tty, signal);
+  const sent = position?.ts ?? "";
+  return last !== undefined && (sent === "" || compareTimestamps(last, sent) > 0);
 }
 
 /** The end for an error no retry can mend, or undefined. */
@@ -234,6 +273,7 @@ async function followOnce(
   from: ResumePoint,
   signal: AbortSignal,
   order: TailOrder,
+  handoff: Handoff,
 ): Promise<{ stream: LogEntries; sender: LineSender }> {
   const { docker, log, config } = deps;
   const short = shortId(info.Id);
@@ -255,7 +295,9 @@ async function followOnce(
     onEngineError: (text) => log.warn("engine_stream_error", { id: short, error: text }),
   }, AbortSignal.any([signal, grace.silence]));
   grace.arm(order.died());
-  const sender = new LineSender(deps, info.Id, identity, from, grace, counters);
+  // Paused by our own buffer: not the engine's silence.
+  handoff.onWait = (waiting) => waiting ? grace.pause() : grace.kick();
+  const sender = new LineSender(info.Id, identity, from, handoff, counters);
   log.info("attached", {
     id: short,
     name: identity.containerName,
@@ -293,6 +335,7 @@ class DieGrace {
   readonly #silence = new AbortController();
   #dog: Watchdog | undefined;
   #died: AbortSignal | undefined;
+  #paused = false;
 
   constructor(ms: number, signal: AbortSignal) {
     this.#ms = ms;
@@ -316,13 +359,15 @@ class DieGrace {
     else died.addEventListener("abort", this.#onDied, { once: true });
   }
 
-  /** The stream sent something. */
+  /** The stream sent something, or reading resumed after a pause. */
   kick(): void {
+    this.#paused = false;
     this.#dog?.kick();
   }
 
-  /** Reading paused by our own buffer: not the engine's silence. */
+  /** Reading paused by our own buffer: not the engine's silence (a `die` meanwhile waits too). */
   pause(): void {
+    this.#paused = true;
     this.#dog?.stop();
   }
 
@@ -335,6 +380,7 @@ class DieGrace {
   #onDied = (): void => {
     const signal = this.#signal;
     this.#dog = watchdog(this.#ms, signal);
+    if (this.#paused) this.#dog.stop();
     this.#dog.signal.addEventListener("abort", () => {
       if (!signal.aborted) {
         this.#silence.abort(new DOMException("silent after die", "TimeoutError"));
@@ -343,12 +389,14 @@ class DieGrace {
   };
 }
 
-/** Turns entries into messages: skips what a resume sent already, advances the position, offers. */
+/**
+ * Turns entries into messages: skips what a resume sent already, advances the position, hands
+ * them off (`Handoff`: the overflow policy, turns at a full buffer, lag warnings).
+ */
 class LineSender {
   /** Entries seen, skipped ones included. */
   linesRead = 0;
-  readonly #queue: MessageQueue;
-  readonly #pause: boolean;
+  readonly #handoff: Handoff;
   readonly #id: string;
   readonly #short: string;
   readonly #stdout: EnvelopeEncoder;
@@ -356,19 +404,17 @@ class LineSender {
   readonly #position: Position;
   readonly #skipTs: string;
   #skipLeft: number;
-  readonly #grace: DieGrace;
   readonly #counters: ContainerCounters;
 
   constructor(
-    deps: TailDeps,
     id: string,
     identity: ContainerIdentity,
     from: ResumePoint,
-    grace: DieGrace,
+    handoff: Handoff,
     counters: ContainerCounters,
   ) {
-    this.#queue = deps.queue;
-    this.#pause = deps.config.overflow === "pause";
+    this.#handoff = handoff;
+    this.#counters = counters;
     this.#id = id;
     this.#short = shortId(id);
     this.#stdout = new EnvelopeEncoder(identity, "stdout");
@@ -376,23 +422,21 @@ class LineSender {
     this.#position = from.position;
     this.#skipTs = from.position.ts;
     this.#skipLeft = from.skip;
-    this.#grace = grace;
-    this.#counters = counters;
   }
 
-  /** Offers a batch's messages; with `OVERFLOW=pause`, waits for room before each when full. */
+  /** Hands a batch's messages off; with `OVERFLOW=pause`, waits for its turn when full. */
   async send(batch: readonly LogEntry[], signal: AbortSignal): Promise<void> {
-    const queue = this.#queue;
-    for (let i = 0; i < batch.length; i++) {
-      const msg = this.#message(batch[i]);
-      if (msg === undefined) continue;
-      if (this.#pause && queue.size >= queue.capacity) {
-        this.#grace.pause();
-        while (queue.size >= queue.capacity) await queue.waitForRoom(signal);
-        this.#grace.kick();
+    const handoff = this.#handoff;
+    try {
+      for (let i = 0; i < batch.length; i++) {
+        const msg = this.#message(batch[i]);
+        if (msg === undefined) continue;
+        while (!handoff.tryAdd(msg)) await handoff.waitForTurn(msg, signal);
       }
-      queue.offer(msg);
+    } finally {
+      handoff.end();
     }
+    if (this.#position.ts !== "") handoff.checkLag(this.#position.ts);
   }
 
   #message(entry: LogEntry): OutMessage | undefined {

@@ -18,6 +18,7 @@ function msg(container: string, seq: number, timestamp = new Date().toISOString(
     containerId: container.repeat(64),
     timestamp,
     seq,
+    messageId: `${container}-${seq}`,
   };
 }
 
