@@ -32,26 +32,30 @@ export class Handoff {
   async deliver(batch: readonly OutMessage[], signal: AbortSignal): Promise<void> {
     const n = batch.length;
     if (n === 0) return;
-    this.#lag.maybeCheck(batch[n - 1].timestamp);
-    const queue = this.#queue;
-    if (!this.#pause) {
-      for (let i = 0; i < n; i++) queue.offer(batch[i]);
-      return;
-    }
-    const lane = this.#lane;
+    this.checkLag(batch[n - 1].timestamp);
     try {
       for (let i = 0; i < n; i++) {
-        if (!queue.add(batch[i], lane)) {
-          await this.#waitForTurn(batch[i], signal);
-          i--;
-        }
+        while (!this.tryAdd(batch[i])) await this.waitForTurn(batch[i], signal);
       }
     } finally {
-      queue.endTurn(lane);
+      this.end();
     }
   }
 
-  async #waitForTurn(msg: OutMessage, signal: AbortSignal): Promise<void> {
+  /**
+   * Drop mode: offers `msg` (the queue counts it when it does not fit) and returns true. Pause
+   * mode: adds it when there is room and it is this container's turn; false: `waitForTurn(msg)`.
+   */
+  tryAdd(msg: OutMessage): boolean {
+    if (!this.#pause) {
+      this.#queue.offer(msg);
+      return true;
+    }
+    return this.#queue.add(msg, this.#lane);
+  }
+
+  /** Waits until this container's turn comes with room for `msg`, checking its lag meanwhile. */
+  async waitForTurn(msg: OutMessage, signal: AbortSignal): Promise<void> {
     this.paused = true;
     this.onWait?.(true);
     try {
@@ -60,5 +64,15 @@ export class Handoff {
     } finally {
       this.onWait?.(false);
     }
+  }
+
+  /** Done with a batch: gives up the turn, if held, to the next container waiting. */
+  end(): void {
+    if (this.#pause) this.#queue.endTurn(this.#lane);
+  }
+
+  /** The lag of a line being handed off, measured at most once a second. */
+  checkLag(ts: string): void {
+    this.#lag.maybeCheck(ts);
   }
 }
