@@ -23,7 +23,7 @@ const TIMEOUT_MS = 60_000;
 /** The grace after a `die` event in the test of a container stopping while paused. */
 const DIE_GRACE_MS = 1_000;
 /** A burst gets this long to arrive. */
-const BURST_TIMEOUT_MS = 240_000;
+const BURST_TIMEOUT_MS = 480_000;
 
 const of = (msgs: Received[], id: string) =>
   msgs.filter((m) => m.body.container_id === id.slice(0, 12));
