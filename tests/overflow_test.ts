@@ -31,8 +31,53 @@ const of = (msgs: Received[], id: string) =>
 /** The numbers of `<word> N ...` messages, in arrival order. */
 const numbers = (msgs: Received[]) => msgs.map((m) => Number(String(m.body.message).split(" ")[1]));
 
-/** Distinct numbers among a container's messages. */
-const distinct = (binding: Binding, id: string) => new Set(numbers(of(binding.messages, id))).size;
+/**
+ * Per container: the messages and the distinct numbers received so far, brought up to date
+ * from the binding's new messages on each call (cheap enough to poll beside 200,000 messages).
+ */
+class Tally {
+  readonly #binding: Binding;
+  #read = 0;
+  readonly #byContainer = new Map<string, { messages: number; numbers: Set<number> }>();
+
+  constructor(binding: Binding) {
+    this.#binding = binding;
+  }
+
+  /** Distinct numbers received from container `id`. */
+  distinct(id: string): number {
+    return this.#of(id)?.numbers.size ?? 0;
+  }
+
+  /** Messages received from container `id`, repeats included. */
+  messages(id: string): number {
+    return this.#of(id)?.messages ?? 0;
+  }
+
+  /** Waits until `n` distinct numbers of `id` arrived; the error says how many did. */
+  async waitFor(id: string, n: number, timeoutMs: number): Promise<void> {
+    await waitFor(() => this.distinct(id) >= n, {
+      timeoutMs,
+      intervalMs: 100,
+      what: `${n} lines of ${id.slice(0, 12)}`,
+    }).catch((err) => {
+      throw new Error(`${err.message} (have ${this.distinct(id)})`, { cause: err });
+    });
+  }
+
+  #of(id: string) {
+    const msgs = this.#binding.messages;
+    for (; this.#read < msgs.length; this.#read++) {
+      const m = msgs[this.#read];
+      const key = String(m.body.container_id);
+      let c = this.#byContainer.get(key);
+      if (c === undefined) this.#byContainer.set(key, c = { messages: 0, numbers: new Set() });
+      c.messages++;
+      c.numbers.add(Number(String(m.body.message).split(" ")[1]));
+    }
+    return this.#byContainer.get(id.slice(0, 12));
+  }
+}
 
 /** Asserts that exactly 1..n arrived; returns how many arrived more than once. */
 function assertAll(nums: number[], n: number, what: string): number {
@@ -125,11 +170,9 @@ Deno.test("the full buffer: lossless by default, fair, bounded in bytes", async 
       try {
         await withKarotten(env(binding, engine), async (k) => {
           const total = 200_000;
+          const tally = new Tally(binding);
           const id = await engine.run(TEST_IMAGE, "sh", "-c", burst(total));
-          await waitFor(() => distinct(binding, id) >= total, {
-            timeoutMs: BURST_TIMEOUT_MS,
-            what: `${total} lines (have ${distinct(binding, id)})`,
-          });
+          await tally.waitFor(id, total, BURST_TIMEOUT_MS);
           await k.waitForLog(new RegExp(`detached id=${id.slice(0, 12)} `), TIMEOUT_MS);
           assert.equal(assertAll(numbers(of(binding.messages, id)), total, "defaults"), 0, "dup");
           assert.ok(!k.lines.some((l) => / dropped/.test(l)), "nothing dropped");
@@ -152,11 +195,9 @@ Deno.test("the full buffer: lossless by default, fair, bounded in bytes", async 
         });
         await withKarotten(vars, async (k) => {
           const total = 10_000; // 50 s at 200 lines/s
+          const tally = new Tally(binding);
           const id = await engine.run(TEST_IMAGE, "sh", "-c", paced(total, 20, 100));
-          await waitFor(() => of(binding.messages, id).length >= 200, {
-            timeoutMs: TIMEOUT_MS,
-            what: "a second of lines before the broker stops",
-          });
+          await tally.waitFor(id, 200, TIMEOUT_MS);
           const seen = k.lines.length;
           await rabbitStopApp();
           try {
@@ -176,10 +217,7 @@ Deno.test("the full buffer: lossless by default, fair, bounded in bytes", async 
             await rabbitStartApp();
           }
           await engine.docker("wait", id);
-          await waitFor(() => distinct(binding, id) >= total, {
-            timeoutMs: BURST_TIMEOUT_MS,
-            what: `${total} lines (have ${distinct(binding, id)})`,
-          });
+          await tally.waitFor(id, total, BURST_TIMEOUT_MS);
           const msgs = of(binding.messages, id);
           const dups = assertAll(numbers(msgs), total, "broker stopped");
           // A message whose confirm the stopping broker never sent is published again, with
@@ -199,24 +237,16 @@ Deno.test("the full buffer: lossless by default, fair, bounded in bytes", async 
         const binding = await freshBinding();
         try {
           await withKarotten(env(binding, engine), async (k) => {
+            const tally = new Tally(binding);
             const quiet = await engine.run(TEST_IMAGE, "sh", "-c", paced(1_000_000, 1, 10, "q"));
-            await waitFor(() => of(binding.messages, quiet).length >= 20, {
-              timeoutMs: TIMEOUT_MS,
-              what: "20 quiet lines",
-            });
+            await tally.waitFor(quiet, 20, TIMEOUT_MS);
             const total = 100_000;
             const noisy = await engine.run(TEST_IMAGE, "sh", "-c", burst(total));
-            await waitFor(() => distinct(binding, noisy) >= total, {
-              timeoutMs: BURST_TIMEOUT_MS,
-              what: `${total} noisy lines (have ${distinct(binding, noisy)})`,
-            });
+            await tally.waitFor(noisy, total, BURST_TIMEOUT_MS);
             await engine.docker("stop", "-t", "5", quiet);
             const written = (await engine.docker("logs", quiet)).split("\n")
               .filter((l) => l.startsWith("q ")).length;
-            await waitFor(() => distinct(binding, quiet) >= written, {
-              timeoutMs: TIMEOUT_MS,
-              what: `${written} quiet lines (have ${distinct(binding, quiet)})`,
-            });
+            await tally.waitFor(quiet, written, TIMEOUT_MS);
             await k.waitForLog(new RegExp(`detached id=${quiet.slice(0, 12)} `), TIMEOUT_MS);
             const noisyMsgs = of(binding.messages, noisy);
             assert.equal(assertAll(numbers(noisyMsgs), total, "noisy"), 0, "noisy duplicates");
@@ -273,10 +303,7 @@ Deno.test("the full buffer: lossless by default, fair, bounded in bytes", async 
               );
               await rabbitStartApp();
               stopped = false;
-              await waitFor(() => distinct(binding, id) >= total, {
-                timeoutMs: TIMEOUT_MS * 2,
-                what: `${total} long lines (have ${distinct(binding, id)})`,
-              });
+              await new Tally(binding).waitFor(id, total, TIMEOUT_MS * 2);
               const msgs = of(binding.messages, id);
               assert.equal(assertAll(numbers(msgs), total, "long lines"), 0, "duplicates");
               for (const m of msgs) assert.equal(String(m.body.message).length, 1_000_000);
@@ -329,10 +356,7 @@ Deno.test("the full buffer: lossless by default, fair, bounded in bytes", async 
               });
               await rabbitStartApp();
               stopped = false;
-              await waitFor(() => distinct(binding, id) >= total, {
-                timeoutMs: TIMEOUT_MS,
-                what: `${total} lines (have ${distinct(binding, id)})`,
-              });
+              await new Tally(binding).waitFor(id, total, TIMEOUT_MS);
               await k.waitForLog(new RegExp(`detached id=${id.slice(0, 12)} `), TIMEOUT_MS);
               const dups = assertAll(numbers(of(binding.messages, id)), total, "stopped");
               assert.equal(dups, 0, "duplicates");
@@ -359,13 +383,16 @@ Deno.test("the full buffer: lossless by default, fair, bounded in bytes", async 
             engine.run(TEST_IMAGE, "sh", "-c", burst(total)),
             engine.run(TEST_IMAGE, "sh", "-c", burst(total)),
           ]);
+          const tally = new Tally(binding);
           const accounted = (id: string) =>
-            of(binding.messages, id).length +
-            (droppedByContainer(k).get(id.slice(0, 12))?.full ?? 0);
+            tally.messages(id) + (droppedByContainer(k).get(id.slice(0, 12))?.full ?? 0);
           for (const id of ids) {
             await waitFor(() => accounted(id) >= total, {
               timeoutMs: BURST_TIMEOUT_MS,
+              intervalMs: 100,
               what: `${total} lines of ${id.slice(0, 12)} delivered or counted`,
+            }).catch((err) => {
+              throw new Error(`${err.message} (have ${accounted(id)})`, { cause: err });
             });
             await k.waitForLog(new RegExp(`detached id=${id.slice(0, 12)} `), TIMEOUT_MS);
           }
