@@ -253,17 +253,29 @@ Deno.test("the full buffer: lossless by default, fair, bounded in bytes", async 
             const quietMsgs = of(binding.messages, quiet);
             assert.equal(assertAll(numbers(quietMsgs), written, "quiet"), 0, "quiet duplicates");
             // The quiet container's lag (engine timestamp → consumer) while the burst was read.
-            const stamps = noisyMsgs.map((m) => Date.parse(String(m.body.timestamp)));
-            const from = Math.min(...stamps);
-            const to = Math.max(...noisyMsgs.map((m) => m.receivedMs));
+            let from = Infinity;
+            let firstAt = Infinity;
+            let to = 0;
+            for (const m of noisyMsgs) {
+              from = Math.min(from, Date.parse(String(m.body.timestamp)));
+              firstAt = Math.min(firstAt, m.receivedMs);
+              to = Math.max(to, m.receivedMs);
+            }
             const lags = quietMsgs
               .filter((m) => m.receivedMs >= from && m.receivedMs <= to)
               .map((m) => m.receivedMs - Date.parse(String(m.body.timestamp)));
             assert.ok(lags.length > 0, "quiet lines arrived during the burst");
             const p99 = percentile(lags, 99);
-            console.log(`noisy neighbour: quiet lag p99 ${p99} ms over ${lags.length} lines`);
+            // A quiet line still waits behind what the buffer holds: its drain time at the rate
+            // the burst went through is the floor on a machine this busy.
+            const drainMs = DEFAULT_TUNING.queueCapacity / (total / Math.max(1, to - firstAt));
+            console.log(
+              `noisy neighbour: quiet lag p99 ${p99} ms over ${lags.length} lines; ` +
+                `full buffer drains in ${Math.round(drainMs)} ms`,
+            );
             // The goal (≤ 1 s) is measured by the benchmark; here only a gross hold-back fails.
-            assert.ok(p99 <= 5_000, `quiet lag p99 ${p99} ms during the burst`);
+            const bound = Math.max(3_000, 2 * drainMs);
+            assert.ok(p99 <= bound, `quiet lag p99 ${p99} ms during the burst (bound ${bound})`);
             assert.ok(!k.lines.some((l) => / dropped/.test(l)), "nothing dropped");
           });
         } finally {
