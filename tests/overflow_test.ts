@@ -6,7 +6,7 @@
  * duplicates.
  */
 import assert from "node:assert/strict";
-import { DockerEngine, TEST_IMAGE } from "./helpers/dockerd.ts";
+import { startEngine, TEST_IMAGE, type TestEngine } from "./helpers/engine.ts";
 import {
   type Binding,
   freshBinding,
@@ -107,7 +107,7 @@ const bigLines = (n: number, bytes: number) =>
   `i=1; while [ $i -le ${n} ]; do p="n $i "; printf '%s' "$p"; ` +
   `head -c $((${bytes} - \${#p})) /dev/zero | tr '\\0' x; echo; i=$((i+1)); done`;
 
-function env(binding: Binding, engine: DockerEngine, extra: Record<string, string> = {}) {
+function env(binding: Binding, engine: TestEngine, extra: Record<string, string> = {}) {
   return {
     RABBITMQ_URL: RABBIT_URL,
     DOCKER_SOCK: engine.sock,
@@ -163,7 +163,7 @@ async function withKarotten(
 }
 
 Deno.test("the full buffer: lossless by default, fair, bounded in bytes", async (t) => {
-  const engine = await DockerEngine.start();
+  const engine = await startEngine();
   try {
     await t.step("defaults: 200000 lines printed at once all arrive, once", async () => {
       const binding = await freshBinding();

@@ -22,7 +22,7 @@ import {
   setMemoryWatermark,
 } from "../helpers/rabbit.ts";
 import { waitFor } from "../helpers/deadline.ts";
-import { timestampToNanos } from "../../lib/docker/timestamp.ts";
+import { timestampToNanos } from "../../lib/time.ts";
 
 const ID = "ea51e0d".padEnd(64, "0");
 const TIMEOUT_MS = 30_000;
