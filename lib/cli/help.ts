@@ -5,10 +5,12 @@
  * @module
  */
 import {
+  DEFAULT_BUFFER_BYTES,
   DEFAULT_DOCKER_SOCK,
   DEFAULT_EXCHANGE,
   DEFAULT_MAX_CONTAINERS,
   DEFAULT_MAX_LINE_BYTES,
+  DEFAULT_OVERFLOW,
   ENV_NAMES,
 } from "../config.ts";
 import { EXIT_CONFIG, EXIT_CRASH, EXIT_ENGINE_UNREACHABLE, EXIT_OK } from "../exit_codes.ts";
@@ -36,8 +38,8 @@ export const VARIABLE_HELP: Readonly<Record<(typeof ENV_NAMES)[number], Variable
   DOCKER_SOCK: { default: DEFAULT_DOCKER_SOCK, meaning: "the engine's unix socket" },
   DEBUG: { default: "off", meaning: "1: log every Docker request and published message" },
   OVERFLOW: {
-    default: "drop",
-    meaning: "full buffer: drop the newest line (counted), or pause reading Docker",
+    default: DEFAULT_OVERFLOW,
+    meaning: "full buffer: pause reading Docker (lines wait in its log file), or drop (counted)",
   },
   STATE_DIR: { default: "unset", meaning: "folder for checkpoints: resume across restarts" },
   MAX_LINE_BYTES: {
@@ -47,6 +49,10 @@ export const VARIABLE_HELP: Readonly<Record<(typeof ENV_NAMES)[number], Variable
   MAX_CONTAINERS: {
     default: String(DEFAULT_MAX_CONTAINERS),
     meaning: "containers attached at once (one socket each; keep LimitNOFILE above it)",
+  },
+  BUFFER_BYTES: {
+    default: String(DEFAULT_BUFFER_BYTES),
+    meaning: "message bytes the buffer holds, beside its 8192 messages; one longer line passes",
   },
   KAROTTEN_TUNING: { default: "unset", meaning: "JSON overriding intervals and limits" },
   INCLUDE: {
