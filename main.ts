@@ -39,7 +39,7 @@ if (import.meta.main) {
     console.error(`karotten: configuration error: ${err.message}`);
     Deno.exit(EXIT_CONFIG);
   }
-  const log = createLogger({ debug: config.debug, urls: [config.rabbitmqUrl] });
+  const log = createLogger({ debug: config.debug, urls: config.brokers.urls });
   useLogger(log);
   try {
     Deno.exit(await runDaemon(config, log));

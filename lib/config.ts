@@ -5,6 +5,15 @@
  */
 import { ConfigError } from "./errors.ts";
 import { type FilterRules, type LabelMatch, splitList } from "./filter.ts";
+import {
+  type BrokerConfig,
+  loadBrokerConfig,
+  type TextFileReader,
+  TLS_FILE_VARIABLES,
+  URL_VARIABLES,
+} from "./broker_config.ts";
+
+export { type BrokerEndpoint, parseBrokerUrl } from "./broker_config.ts";
 
 /**
  * What a full buffer does: `pause` reading Docker until there is room (the default: the lines
@@ -38,6 +47,12 @@ export interface Tuning {
   amqpBackoffInitialMs: number;
   /** Longest wait between AMQP reconnects. @default 30000 */
   amqpBackoffMaxMs: number;
+  /**
+   * Longest wait after an attempt the broker refused outright (nothing listening: it costs the
+   * broker nothing), so that publishing resumes soon after it comes back. Jittered like the
+   * backoff; never more than `amqpBackoffMaxMs`. @default 1000
+   */
+  amqpProbeIntervalMs: number;
   /** First wait before re-attaching a logs stream that ended while its container runs. @default 250 */
   reattachBackoffInitialMs: number;
   /** Longest such wait. @default 30000 */
@@ -74,6 +89,7 @@ export const DEFAULT_TUNING: Readonly<Tuning> = Object.freeze({
   dropReportIntervalMs: 60_000,
   amqpBackoffInitialMs: 500,
   amqpBackoffMaxMs: 30_000,
+  amqpProbeIntervalMs: 1_000,
   reattachBackoffInitialMs: 250,
   reattachBackoffMaxMs: 30_000,
   shutdownGraceMs: 5_000,
@@ -119,7 +135,9 @@ export const MAX_EVENT_LINE_BYTES = 1 << 20;
 
 /** The environment variables karotten reads: the permission set allows exactly these. */
 export const ENV_NAMES = [
-  "RABBITMQ_URL",
+  ...URL_VARIABLES,
+  ...TLS_FILE_VARIABLES,
+  "CREDENTIALS_DIRECTORY",
   "EXCHANGE",
   "DOCKER_SOCK",
   "DEBUG",
@@ -145,14 +163,23 @@ export interface ListenAddr {
 
 /** Options of `loadConfig` that come from the command line. */
 export interface LoadOptions {
-  /** `--dry-run`: print instead of publishing; `RABBITMQ_URL` is neither needed nor read. */
+  /** `--dry-run`: print instead of publishing; no broker variable is needed or read. */
   dryRun?: boolean;
+  /** Reads the files the environment names. @default Deno.readTextFileSync */
+  readFile?: TextFileReader;
 }
+
+/** The brokers of a dry run: none. */
+const NO_BROKERS: BrokerConfig = Object.freeze({
+  urls: Object.freeze([]),
+  tls: Object.freeze({}),
+  variable: "RABBITMQ_URL",
+});
 
 /** The validated configuration. */
 export interface Config {
-  /** Broker URL (contains the password: log it only through `redactUrl`); `""` in a dry run. */
-  readonly rabbitmqUrl: string;
+  /** The brokers, in order, and the TLS material (URLs hold passwords: see `redactUrl`); none in a dry run. */
+  readonly brokers: BrokerConfig;
   /** `--dry-run`: lines go to stdout, nothing to a broker. */
   readonly dryRun: boolean;
   /** Topic exchange to publish into (passively declared). */
@@ -182,14 +209,15 @@ export interface Config {
 /** Reads an environment variable; `Deno.env.get` in the daemon, a map in tests. */
 export type EnvReader = (name: string) => string | undefined;
 
-/** Parses and validates the environment; throws `ConfigError` naming the variable. */
+/**
+ * Parses and validates the environment, reading the files it names (URL list, TLS) once;
+ * throws `ConfigError` naming the variable.
+ */
 export function loadConfig(env: EnvReader, options: LoadOptions = {}): Config {
   const dryRun = options.dryRun ?? false;
-  const rabbitmqUrl = dryRun ? "" : nonEmpty(env("RABBITMQ_URL"));
-  if (rabbitmqUrl === undefined) {
-    throw new ConfigError("RABBITMQ_URL", "is required (e.g. amqp://user:pass@host:5672/vhost)");
-  }
-  if (!dryRun) parseBrokerUrl(rabbitmqUrl);
+  const brokers = dryRun
+    ? NO_BROKERS
+    : loadBrokerConfig(env, options.readFile ?? Deno.readTextFileSync);
   const exchange = nonEmpty(env("EXCHANGE")) ?? DEFAULT_EXCHANGE;
   if (exchange.length > 255) throw new ConfigError("EXCHANGE", "is longer than 255 bytes");
   const dockerSock = nonEmpty(env("DOCKER_SOCK")) ?? DEFAULT_DOCKER_SOCK;
@@ -210,7 +238,7 @@ export function loadConfig(env: EnvReader, options: LoadOptions = {}): Config {
     DEFAULT_MAX_LINE_BYTES;
   const bufferBytes = positiveInt("BUFFER_BYTES", env("BUFFER_BYTES")) ?? DEFAULT_BUFFER_BYTES;
   return Object.freeze({
-    rabbitmqUrl,
+    brokers,
     dryRun,
     exchange,
     dockerSock,
@@ -254,48 +282,6 @@ export function parseListenAddr(variable: string, raw: string | undefined): List
     throw new ConfigError(variable, `must be host:port (e.g. 127.0.0.1:9464), got "${t}"`);
   }
   return Object.freeze({ hostname: m[1] ?? m[2], port });
-}
-
-/** A broker endpoint as the permission set and the logs need it. */
-export interface BrokerEndpoint {
-  /** `amqp` or `amqps`. */
-  protocol: "amqp" | "amqps";
-  /** Host name or address. */
-  host: string;
-  /** Port, defaulted by protocol. */
-  port: number;
-}
-
-/** Parses `RABBITMQ_URL`; throws `ConfigError` when it is not an amqp(s) URL. */
-export function parseBrokerUrl(raw: string): BrokerEndpoint {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch (err) {
-    throw new ConfigError("RABBITMQ_URL", "is not a valid URL", { cause: err });
-  }
-  const protocol = url.protocol.replace(/:$/, "");
-  if (protocol !== "amqp" && protocol !== "amqps") {
-    throw new ConfigError(
-      "RABBITMQ_URL",
-      `must start with amqp:// or amqps://, got ${protocol}://`,
-    );
-  }
-  if (url.hostname === "") throw new ConfigError("RABBITMQ_URL", "has no host");
-  // amqplib decodes these parts: a stray `%` would fail there, after every retry, not here.
-  const parts = { "user name": url.username, password: url.password, vhost: url.pathname };
-  for (const [part, value] of Object.entries(parts)) {
-    try {
-      decodeURIComponent(value);
-    } catch {
-      throw new ConfigError(
-        "RABBITMQ_URL",
-        `has a malformed percent-encoding in its ${part} (write a literal % as %25)`,
-      );
-    }
-  }
-  const port = url.port === "" ? (protocol === "amqps" ? 5671 : 5672) : Number(url.port);
-  return { protocol, host: url.hostname, port };
 }
 
 /** The URL with its password replaced by `***`: the only form of it that may be logged. */

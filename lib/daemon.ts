@@ -30,7 +30,7 @@ export async function runDaemon(config: Config, log: Logger): Promise<number> {
   log.info("starting", {
     version: VERSION,
     docker_sock: config.dockerSock,
-    broker: config.dryRun ? undefined : redactUrl(config.rabbitmqUrl),
+    brokers: config.dryRun ? undefined : config.brokers.urls.map(redactUrl).join(","),
     exchange: config.dryRun ? undefined : config.exchange,
     dry_run: config.dryRun || undefined,
     overflow: config.overflow,
@@ -67,7 +67,7 @@ export async function runDaemon(config: Config, log: Logger): Promise<number> {
       ((msg) => checkpoints.confirmed(msg.containerId, msg.timestamp, msg.seq)),
   });
   const publisher = config.dryRun ? new StdoutPrinter(queue) : new Publisher({
-    url: config.rabbitmqUrl,
+    brokers: config.brokers,
     exchange: config.exchange,
     queue,
     tuning,

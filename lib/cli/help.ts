@@ -29,7 +29,23 @@ export interface VariableHelp {
 export const VARIABLE_HELP: Readonly<Record<(typeof ENV_NAMES)[number], VariableHelp>> = {
   RABBITMQ_URL: {
     default: "required",
-    meaning: "broker, amqp://user:pass@host:port/vhost (not read with --dry-run)",
+    meaning: "broker(s), amqp[s]://user:pass@host:port/vhost, comma-separated, tried in order " +
+      "(no broker variable is read with --dry-run)",
+  },
+  RABBITMQ_URLS: { default: "unset", meaning: "the same list under another name (set only one)" },
+  RABBITMQ_URL_FILE: {
+    default: "unset",
+    meaning: "file holding the list, read once at start (instead of RABBITMQ_URL)",
+  },
+  RABBITMQ_CA_FILE: { default: "system CAs", meaning: "PEM CA certificates trusted for amqps://" },
+  RABBITMQ_CERT_FILE: {
+    default: "unset",
+    meaning: "PEM client certificate for amqps:// (no user in the URL: EXTERNAL login)",
+  },
+  RABBITMQ_KEY_FILE: { default: "unset", meaning: "its PEM private key" },
+  CREDENTIALS_DIRECTORY: {
+    default: "unset",
+    meaning: "set by systemd: the list is read from its rabbitmq-url when no other is set",
   },
   EXCHANGE: {
     default: DEFAULT_EXCHANGE,

@@ -34,7 +34,7 @@ function startPublisher(
   const queue = new MessageQueue(TUNING.queueCapacity, { onConfirmed: opts.onConfirmed });
   const log = new CaptureLog();
   const publisher = new Publisher({
-    url: opts.url ?? RABBIT_URL,
+    brokers: { urls: [opts.url ?? RABBIT_URL], tls: {} },
     exchange,
     queue,
     tuning: TUNING,
