@@ -4,6 +4,7 @@
  * @module
  */
 import { type Config, loadConfig } from "./lib/config.ts";
+import { assertBrokersPermitted } from "./lib/broker_config.ts";
 import { ConfigError, describe } from "./lib/errors.ts";
 import { createLogger } from "./lib/log.ts";
 import { runDaemon } from "./lib/daemon.ts";
@@ -34,6 +35,7 @@ if (import.meta.main) {
   let config: Config;
   try {
     config = loadConfig((name) => Deno.env.get(name), { dryRun: command.dryRun });
+    assertBrokersPermitted(config.brokers);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(`karotten: configuration error: ${err.message}`);

@@ -55,6 +55,8 @@ export interface BrokerConfig {
   readonly urls: readonly string[];
   /** TLS material for the `amqps://` ones. */
   readonly tls: TlsMaterial;
+  /** The variable the URLs came from (for error messages). */
+  readonly variable: string;
 }
 
 /** The URL list and the variable it came from (for error messages). */
@@ -97,7 +99,7 @@ export function resolveUrls(env: Env, readFile: TextFileReader): UrlList {
 
 /** Resolves the URL list and reads the TLS files that are set; throws `ConfigError`. */
 export function loadBrokerConfig(env: Env, readFile: TextFileReader): BrokerConfig {
-  const { urls } = resolveUrls(env, readFile);
+  const { urls, variable } = resolveUrls(env, readFile);
   const [ca, cert, key] = TLS_FILE_VARIABLES.map((name) => {
     const path = nonEmpty(env(name));
     return path === undefined ? undefined : readPem(name, path, readFile);
@@ -110,7 +112,7 @@ export function loadBrokerConfig(env: Env, readFile: TextFileReader): BrokerConf
     );
   }
   const tls: TlsMaterial = Object.freeze({ ca, cert, key });
-  return Object.freeze({ urls: Object.freeze(urls), tls });
+  return Object.freeze({ urls: Object.freeze(urls), tls, variable });
 }
 
 /**
@@ -151,6 +153,24 @@ export function parseBrokerUrl(raw: string, variable = "RABBITMQ_URL"): BrokerEn
   }
   const port = url.port === "" ? (protocol === "amqps" ? 5671 : 5672) : Number(url.port);
   return { protocol, host: url.hostname, port };
+}
+
+/**
+ * Throws `ConfigError` when the permission set does not reach every broker of `urls` (a binary
+ * built for other hosts): better one clear line at start than a refused attempt forever.
+ */
+export function assertBrokersPermitted({ urls, variable }: BrokerConfig): void {
+  for (const url of urls) {
+    const endpoint = parseBrokerUrl(url, variable);
+    const host = netAddress(endpoint);
+    if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") {
+      throw new ConfigError(
+        variable,
+        `the permission set does not reach ${host}; build or start karotten with the brokers ` +
+          "it will use (see README, Deployment)",
+      );
+    }
+  }
 }
 
 /** `host:port` as Deno's `--allow-net` takes it (IPv6 in brackets). */

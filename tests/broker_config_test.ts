@@ -151,7 +151,7 @@ Deno.test("loadBrokerConfig reads the TLS files that are set, once", () => {
 Deno.test("permissionFlags grants every broker's host:port and reads only the files set", () => {
   const flags = permissionFlags(
     env({ RABBITMQ_URLS: "amqps://a.example,amqp://u:p@10.0.0.2:5673,amqps://a.example:5671" }),
-    NO_FILES,
+    { readFile: NO_FILES },
   );
   assert.ok(
     flags.includes("--allow-net=unix:/var/run/docker.sock,a.example:5671,10.0.0.2:5673"),
@@ -166,7 +166,7 @@ Deno.test("permissionFlags grants every broker's host:port and reads only the fi
       RABBITMQ_KEY_FILE: "/etc/k/c.key",
       CREDENTIALS_DIRECTORY: "/run/credentials/k.service",
     }),
-    files({ "/etc/k/url": "amqps://u:p@b1:5671,amqps://u:p@b2:5671" }),
+    { readFile: files({ "/etc/k/url": "amqps://u:p@b1:5671,amqps://u:p@b2:5671" }) },
   );
   assert.ok(all.includes("--allow-net=unix:/var/run/docker.sock,b1:5671,b2:5671"));
   assert.ok(all.includes(
@@ -175,7 +175,9 @@ Deno.test("permissionFlags grants every broker's host:port and reads only the fi
   ));
   assert.ok(all.some((f) => /^--allow-env=.*CREDENTIALS_DIRECTORY/.test(f)));
   // An unreadable URL file (a build machine without the secret) grants no broker.
-  const unreadable = permissionFlags(env({ RABBITMQ_URL_FILE: "/etc/k/url" }), NO_FILES);
+  const unreadable = permissionFlags(env({ RABBITMQ_URL_FILE: "/etc/k/url" }), {
+    readFile: NO_FILES,
+  });
   assert.ok(unreadable.includes("--allow-net=unix:/var/run/docker.sock"));
 });
 

@@ -1,7 +1,8 @@
 /** Startup: the configuration karotten reads at start, and the failures no restart can fix (one clear line, exit 2). */
 import assert from "node:assert/strict";
 import { EXIT_CONFIG, EXIT_CRASH, EXIT_OK } from "../lib/exit_codes.ts";
-import { type Karotten, startKarotten, withLogTail } from "./helpers/karotten.ts";
+import { type Karotten, REPO_ROOT, startKarotten, withLogTail } from "./helpers/karotten.ts";
+import { daemonFlags } from "../lib/permissions.ts";
 import { type Binding, freshBinding, RABBIT_URL } from "./helpers/rabbit.ts";
 import { makeCerts } from "./helpers/certs.ts";
 import { freePort, startProxy } from "./helpers/proxy.ts";
@@ -161,4 +162,27 @@ Deno.test("karotten takes the brokers of RABBITMQ_URL_FILE in order, over amqps 
     await certs.remove();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("karotten whose permission set lacks a broker of the list names it and exits 2", async () => {
+  // Flags computed for one broker, started with a list of two.
+  const flags = daemonFlags((n) => ({ RABBITMQ_URL: "amqp://u:p@127.0.0.1:5672" })[n]);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...flags, "main.ts"],
+    cwd: REPO_ROOT,
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "",
+      NO_COLOR: "1",
+      RABBITMQ_URL: "amqp://u:p@127.0.0.1:5672,amqp://u:hidden@127.0.0.1:5999",
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const printed = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, EXIT_CONFIG, printed);
+  assert.match(printed, /^karotten: configuration error: RABBITMQ_URL: .*127\.0\.0\.1:5999/);
+  assert.equal(printed.trim().split("\n").length, 1, printed);
+  assert.ok(!printed.includes("hidden"));
 });

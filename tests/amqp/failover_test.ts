@@ -37,7 +37,7 @@ function startPublisher(exchange: string, urls: string[], tuning: Readonly<Tunin
   const queue = new MessageQueue(tuning.queueCapacity);
   const log = new CaptureLog();
   const publisher = new Publisher({
-    brokers: { urls, tls: {} },
+    brokers: { urls, tls: {}, variable: "RABBITMQ_URL" },
     exchange,
     queue,
     tuning,

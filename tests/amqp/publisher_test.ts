@@ -34,7 +34,7 @@ function startPublisher(
   const queue = new MessageQueue(TUNING.queueCapacity, { onConfirmed: opts.onConfirmed });
   const log = new CaptureLog();
   const publisher = new Publisher({
-    brokers: { urls: [opts.url ?? RABBIT_URL], tls: {} },
+    brokers: { urls: [opts.url ?? RABBIT_URL], tls: {}, variable: "RABBITMQ_URL" },
     exchange,
     queue,
     tuning: TUNING,

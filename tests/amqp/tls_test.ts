@@ -57,7 +57,7 @@ function startPublisher(exchange: string, urls: string[], tls: TlsMaterial) {
   const queue = new MessageQueue(TUNING.queueCapacity);
   const log = new CaptureLog();
   const publisher = new Publisher({
-    brokers: { urls, tls },
+    brokers: { urls, tls, variable: "RABBITMQ_URL" },
     exchange,
     queue,
     tuning: TUNING,
