@@ -29,8 +29,7 @@ export interface VariableHelp {
 export const VARIABLE_HELP: Readonly<Record<(typeof ENV_NAMES)[number], VariableHelp>> = {
   RABBITMQ_URL: {
     default: "required",
-    meaning: "broker(s), amqp[s]://user:pass@host:port/vhost, comma-separated, tried in order " +
-      "(no broker variable is read with --dry-run)",
+    meaning: "broker(s), amqp[s]://user:pass@host:port/vhost, comma-separated (not with --dry-run)",
   },
   RABBITMQ_URLS: { default: "unset", meaning: "the same list under another name (set only one)" },
   RABBITMQ_URL_FILE: {
