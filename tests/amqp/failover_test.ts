@@ -42,7 +42,7 @@ function startPublisher(
   tuning: Readonly<Tuning>,
   onConfirmed?: () => void,
 ) {
-  const queue = new MessageQueue(tuning.queueCapacity, onConfirmed);
+  const queue = new MessageQueue(tuning.queueCapacity, { onConfirmed });
   const log = new CaptureLog();
   const publisher = new Publisher({
     brokers: { urls, tls: {}, variable: "RABBITMQ_URL" },
