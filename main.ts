@@ -4,6 +4,7 @@
  * @module
  */
 import { type Config, loadConfig } from "./lib/config.ts";
+import { assertBrokersPermitted } from "./lib/broker_config.ts";
 import { ConfigError, describe } from "./lib/errors.ts";
 import { createLogger } from "./lib/log.ts";
 import { runDaemon } from "./lib/daemon.ts";
@@ -34,12 +35,13 @@ if (import.meta.main) {
   let config: Config;
   try {
     config = loadConfig((name) => Deno.env.get(name), { dryRun: command.dryRun });
+    assertBrokersPermitted(config.brokers);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(`karotten: configuration error: ${err.message}`);
     Deno.exit(EXIT_CONFIG);
   }
-  const log = createLogger({ debug: config.debug, urls: [config.rabbitmqUrl] });
+  const log = createLogger({ debug: config.debug, urls: config.brokers.urls });
   useLogger(log);
   try {
     Deno.exit(await runDaemon(config, log));

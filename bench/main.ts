@@ -5,8 +5,11 @@
  * `busybox-static`, `rabbitmqctl` (it stops and restarts the broker app once).
  *
  * 1. raw Docker read rate · 2. raw broker ingest · 3. karotten end to end · 4. its CPU and
- * memory · 5. fan-in lag and loss · 6. attach latency. Prints a table, writes
+ * memory, with the buffer full of short and of 1 MiB lines · 5. fan-in lag and loss · 6. attach
+ * latency · 7. fairness: a quiet container's lag beside a burst. Prints a table, writes
  * `bench/results.json` and `bench/results.svg`. `BENCH_LINES` changes N (default 200000).
+ * `BENCH_PHASES=e2e,fairness` runs only those phases (names in `PHASE_NAMES`) and prints their
+ * figures as JSON, writing no results file.
  * @module
  */
 import { ConnectionPool } from "../lib/docker/conn.ts";
@@ -31,14 +34,17 @@ import {
 } from "./raw.ts";
 import {
   Arrivals,
+  type Attach,
   attachLatency,
   type EndToEnd,
   endToEnd,
+  type FanIn,
   fanIn,
   type FullBuffer,
   fullBuffer,
 } from "./pipeline.ts";
 import { environment, type Results, svg, table, targets } from "./report.ts";
+import { type Fairness, type LongLinesFull, longLinesFull, noisyNeighbour } from "./overflow.ts";
 
 /** N: lines per throughput run. */
 const LINES = Number(Deno.env.get("BENCH_LINES") ?? 200_000);
@@ -55,12 +61,41 @@ const FULL_LINE_BYTES = 1024;
 const FAN_CONTAINERS = 50;
 const FAN_LINES_PER_S = 200;
 const FAN_SECONDS = 30;
+/** Full buffer of long lines: lines and their size (twice what the 32 MiB budget holds). */
+const LONG_LINES = 64;
+const LONG_LINE_BYTES = 1 << 20;
+/** Fairness: the burst beside a quiet container printing a line every 10 ms. */
+const FAIR_BURST_LINES = 100_000;
+const FAIR_QUIET_EVERY_MS = 10;
 /** Attach latency: containers. */
 const ATTACH_CONTAINERS = 20;
 /** Wait for karotten's `ready` and first AMQP connection. */
 const START_TIMEOUT_MS = 30_000;
 
 const OUT_DIR = new URL("./", import.meta.url);
+
+/** The phases, as `BENCH_PHASES` names them. */
+const PHASE_NAMES = [
+  "raw",
+  "broker",
+  "shipper",
+  "e2e",
+  "attach",
+  "fanin",
+  "full",
+  "long",
+  "fairness",
+] as const;
+const phasesWanted = (Deno.env.get("BENCH_PHASES") ?? "").split(",").map((s) => s.trim())
+  .filter((s) => s !== "");
+for (const name of phasesWanted) {
+  if (!(PHASE_NAMES as readonly string[]).includes(name)) {
+    throw new Error(`BENCH_PHASES: unknown phase "${name}" (known: ${PHASE_NAMES.join(", ")})`);
+  }
+}
+/** True when the phase runs: all do unless `BENCH_PHASES` names some. */
+const want = (name: (typeof PHASE_NAMES)[number]) =>
+  phasesWanted.length === 0 || phasesWanted.includes(name);
 
 const t0 = performance.now();
 const progress = (what: string) =>
@@ -283,7 +318,9 @@ async function lagPhase<T>(
 async function fullBufferPhase(engine: DockerEngine): Promise<FullBuffer> {
   const durable = await durableExchange(RABBIT_URL);
   try {
+    // Dropping: the buffer holds its 8192 messages and reports the rest at once.
     const k = await karotten(engine, durable.exchange, {
+      OVERFLOW: "drop",
       KAROTTEN_TUNING: JSON.stringify({ dropReportIntervalMs: 200 }),
     });
     try {
@@ -298,7 +335,28 @@ async function fullBufferPhase(engine: DockerEngine): Promise<FullBuffer> {
   }
 }
 
-async function run(): Promise<Results> {
+/** 4: memory with the buffer full of 1 MiB lines (defaults; a short lag warning says "full"). */
+async function longLinesPhase(engine: DockerEngine): Promise<LongLinesFull> {
+  const durable = await durableExchange(RABBIT_URL);
+  try {
+    const k = await karotten(engine, durable.exchange, {
+      KAROTTEN_TUNING: JSON.stringify({ lagWarnMs: 2_000 }),
+    });
+    try {
+      return await longLinesFull(engine, k, LONG_LINES, LONG_LINE_BYTES);
+    } finally {
+      await k.stop();
+      await keepLog("long-lines", k);
+    }
+  } finally {
+    await durable.remove();
+  }
+}
+
+/** The figures of a run of some phases only (`BENCH_PHASES`). */
+type Partial = Record<string, unknown>;
+
+async function run(): Promise<Results | Partial> {
   const date = new Date().toISOString();
   const loadBefore = loadAverage();
   const otherTestsBefore = otherDenoTests().length;
@@ -310,88 +368,148 @@ async function run(): Promise<Results> {
     const engineV = await engineVersion(pool);
     const rabbitmq = await phase("broker version", brokerVersion);
 
-    progress(`1. raw Docker: a container prints ${LINES} lines, then our client reads them`);
-    const src = await engine.run(
-      "--name",
-      "raw-src",
-      TEST_IMAGE,
-      "sh",
-      "-c",
-      burstScript(LINES, LINE_BYTES),
-    );
-    await engine.docker("wait", src);
+    const got: Partial = {};
+    let identity: ContainerIdentity | undefined;
     let rawDocker: ReadRate | undefined;
-    for (let i = 0; i < RAW_READS; i++) {
-      const r = await readLogs(pool, src, LINES);
-      progress(`   read ${i + 1}: ${Math.round(r.lines / r.seconds)} lines/s`);
-      if (rawDocker === undefined || r.seconds < rawDocker.seconds) rawDocker = r;
+    if (want("raw") || want("broker") || want("shipper")) {
+      progress(`1. raw Docker: a container prints ${LINES} lines, then our client reads them`);
+      const src = await engine.run(
+        "--name",
+        "raw-src",
+        TEST_IMAGE,
+        "sh",
+        "-c",
+        burstScript(LINES, LINE_BYTES),
+      );
+      await engine.docker("wait", src);
+      for (let i = 0; i < RAW_READS; i++) {
+        const r = await readLogs(pool, src, LINES);
+        progress(`   read ${i + 1}: ${Math.round(r.lines / r.seconds)} lines/s`);
+        if (rawDocker === undefined || r.seconds < rawDocker.seconds) rawDocker = r;
+      }
+      got.rawDocker = rawDocker;
+      const info = await docker.inspect(src, AbortSignal.timeout(10_000));
+      // The identity of the end-to-end container: same name length, same image, so same bodies.
+      identity = identify(info.Id, "/e2e-run-000000", info.Config.Image, info.Config.Labels);
+      await engine.docker("rm", "-f", src);
     }
-    const info = await docker.inspect(src, AbortSignal.timeout(10_000));
-    // The identity of the end-to-end container: same name length, same image, so same bodies.
-    const identity = identify(info.Id, "/e2e-run-000000", info.Config.Image, info.Config.Labels);
-    await engine.docker("rm", "-f", src);
-
-    progress(`2. raw broker: bare amqplib loop, ${WARMUP_LINES} warm-up + ${LINES} envelopes`);
     const { bench: _, ...others } = watched(engine);
-    const broker = await phase("raw broker", () => rawBrokerPhase(identity, others));
-    const rawBroker = broker.withIds;
-    progress(
-      `   ${Math.round(LINES / rawBroker.seconds)} msg/s; without message ids ` +
-        `${Math.round(LINES / broker.withoutIds.seconds)} msg/s`,
-    );
 
-    progress("3. for scale: a bare shipper (our client + bare amqplib loop, one process)");
-    const shipper = await phase(
-      "bare shipper",
-      () => shipperPhase(engine, docker, identity, others),
-    );
-    progress(`   ${Math.round((shipper.lines - shipper.before) / shipper.seconds)} lines/s`);
+    let broker: { withIds: PublishRate; withoutIds: PublishRate } | undefined;
+    if (want("broker")) {
+      progress(`2. raw broker: bare amqplib loop, ${WARMUP_LINES} warm-up + ${LINES} envelopes`);
+      broker = await phase("raw broker", () => rawBrokerPhase(identity!, others));
+      got.rawBroker = broker;
+      progress(
+        `   ${Math.round(LINES / broker.withIds.seconds)} msg/s; without message ids ` +
+          `${Math.round(LINES / broker.withoutIds.seconds)} msg/s`,
+      );
+    }
 
-    progress("3. end to end: karotten (OVERFLOW=pause) follows a container into the queue");
-    const e2e = await phase("end to end", () => endToEndPhase(engine, watched(engine)));
-    progress(
-      `   ${Math.round((e2e.lines - e2e.before) / e2e.seconds)} lines/s, ` +
-        `${e2e.cpuUsPerLine.toFixed(1)} µs CPU/line`,
-    );
+    let shipper: ShipRate | undefined;
+    if (want("shipper")) {
+      progress("3. for scale: a bare shipper (our client + bare amqplib loop, one process)");
+      shipper = await phase("bare shipper", () => shipperPhase(engine, docker, identity!, others));
+      got.shipper = shipper;
+      progress(`   ${Math.round((shipper.lines - shipper.before) / shipper.seconds)} lines/s`);
+    }
 
-    progress(`6. attach latency: ${ATTACH_CONTAINERS} containers, one after the other`);
-    const attach = await phase("attach", () =>
-      lagPhase(
-        engine,
-        "attach",
-        (k, binding, arrivals) =>
-          attachLatency(engine, docker, k, binding, arrivals, ATTACH_CONTAINERS),
-      ));
-    progress(`   p50 ${attach.p50Ms.toFixed(0)} ms, p99 ${attach.p99Ms.toFixed(0)} ms`);
+    let e2e: EndToEnd | undefined;
+    if (want("e2e")) {
+      progress("3. end to end: karotten (OVERFLOW=pause) follows a container into the queue");
+      e2e = await phase("end to end", () => endToEndPhase(engine, watched(engine)));
+      got.endToEnd = e2e;
+      progress(
+        `   ${Math.round((e2e.lines - e2e.before) / e2e.seconds)} lines/s, ` +
+          `${e2e.cpuUsPerLine.toFixed(1)} µs CPU/line`,
+      );
+    }
 
-    progress(
-      `5. fan-in: ${FAN_CONTAINERS} containers × ${FAN_LINES_PER_S} lines/s × ${FAN_SECONDS} s`,
-    );
-    const fan = await phase(
-      "fan-in",
-      () =>
-        lagPhase(engine, "fan-in", (k, binding, arrivals) =>
-          fanIn(
-            engine,
-            docker,
-            k,
-            binding,
-            arrivals,
-            FAN_CONTAINERS,
-            FAN_LINES_PER_S,
-            FAN_SECONDS,
-            LINE_BYTES,
-            watched(engine),
-          )),
-    );
-    progress(
-      `   p50 ${fan.lagP50Ms.toFixed(0)} ms, p99 ${fan.lagP99Ms.toFixed(0)} ms, lost ${fan.lost}`,
-    );
+    let attach: Attach | undefined;
+    if (want("attach")) {
+      progress(`6. attach latency: ${ATTACH_CONTAINERS} containers, one after the other`);
+      attach = await phase("attach", () =>
+        lagPhase(
+          engine,
+          "attach",
+          (k, binding, arrivals) =>
+            attachLatency(engine, docker, k, binding, arrivals, ATTACH_CONTAINERS),
+        ));
+      got.attach = attach;
+      progress(`   p50 ${attach.p50Ms.toFixed(0)} ms, p99 ${attach.p99Ms.toFixed(0)} ms`);
+    }
 
-    progress(`4. full buffer: broker stopped, ${FULL_LINES} lines of ${FULL_LINE_BYTES} bytes`);
-    const full = await fullBufferPhase(engine);
-    progress(`   VmHWM ${(full.hwmBytes / 1024 / 1024).toFixed(1)} MB`);
+    let fan: FanIn | undefined;
+    if (want("fanin")) {
+      progress(
+        `5. fan-in: ${FAN_CONTAINERS} containers × ${FAN_LINES_PER_S} lines/s × ${FAN_SECONDS} s`,
+      );
+      fan = await phase(
+        "fan-in",
+        () =>
+          lagPhase(engine, "fan-in", (k, binding, arrivals) =>
+            fanIn(
+              engine,
+              docker,
+              k,
+              binding,
+              arrivals,
+              FAN_CONTAINERS,
+              FAN_LINES_PER_S,
+              FAN_SECONDS,
+              LINE_BYTES,
+              watched(engine),
+            )),
+      );
+      got.fanIn = fan;
+      progress(
+        `   p50 ${fan.lagP50Ms.toFixed(0)} ms, p99 ${fan.lagP99Ms.toFixed(0)} ms, lost ${fan.lost}`,
+      );
+    }
 
+    let fairness: Fairness | undefined;
+    if (want("fairness")) {
+      progress(
+        `7. fairness: ${FAIR_BURST_LINES} lines at once beside a line every ${FAIR_QUIET_EVERY_MS} ms`,
+      );
+      fairness = await phase(
+        "fairness",
+        () =>
+          lagPhase(engine, "fairness", (k, binding, arrivals) =>
+            noisyNeighbour(
+              engine,
+              k,
+              binding,
+              arrivals,
+              FAIR_BURST_LINES,
+              FAIR_QUIET_EVERY_MS,
+            )),
+      );
+      got.fairness = fairness;
+      progress(
+        `   quiet lag p50 ${fairness.quietP50Ms.toFixed(0)} ms, p99 ${
+          fairness.quietP99Ms.toFixed(0)
+        } ms; lost ${fairness.lostBurst} + ${fairness.lostQuiet}`,
+      );
+    }
+
+    let full: FullBuffer | undefined;
+    if (want("full")) {
+      progress(`4. full buffer: broker stopped, ${FULL_LINES} lines of ${FULL_LINE_BYTES} bytes`);
+      full = await fullBufferPhase(engine);
+      got.fullBuffer = full;
+      progress(`   VmHWM ${(full.hwmBytes / 1024 / 1024).toFixed(1)} MB`);
+    }
+
+    let long: LongLinesFull | undefined;
+    if (want("long")) {
+      progress(`4. full buffer: broker stopped, ${LONG_LINES} lines of ${LONG_LINE_BYTES} bytes`);
+      long = await longLinesPhase(engine);
+      got.longLines = long;
+      progress(`   VmHWM ${(long.hwmBytes / 1024 / 1024).toFixed(1)} MB`);
+    }
+
+    if (phasesWanted.length > 0) return got;
     const deno = Deno.version;
     return {
       date,
@@ -414,13 +532,15 @@ async function run(): Promise<Results> {
       lines: LINES,
       lineBytes: LINE_BYTES,
       rawDocker: rawDocker!,
-      rawBroker,
-      rawBrokerNoIds: broker.withoutIds,
-      shipper,
-      endToEnd: e2e,
-      fullBuffer: full,
-      fanIn: fan,
-      attach,
+      rawBroker: broker!.withIds,
+      rawBrokerNoIds: broker!.withoutIds,
+      shipper: shipper!,
+      endToEnd: e2e!,
+      fullBuffer: full!,
+      longLines: long!,
+      fanIn: fan!,
+      attach: attach!,
+      fairness: fairness!,
     };
   } finally {
     pool.clear();
@@ -438,7 +558,12 @@ async function brokerVersion(): Promise<string> {
 }
 
 if (import.meta.main) {
-  const results = await run();
+  const ran = await run();
+  if (phasesWanted.length > 0) {
+    console.log(JSON.stringify(ran, null, 2));
+    Deno.exit(0);
+  }
+  const results = ran as Results;
   const tg = targets(results);
   console.log(environment(results).join("\n"));
   console.log();

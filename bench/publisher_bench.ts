@@ -124,7 +124,7 @@ const bareEvents: Variant = async (ex, msgs) => {
 const viaPublisher: Variant = async (ex, msgs) => {
   const queue = new MessageQueue(DEFAULT_TUNING.queueCapacity);
   const publisher = new Publisher({
-    url: URL,
+    brokers: { urls: [URL], tls: {}, variable: "RABBITMQ_URL" },
     exchange: ex,
     queue,
     tuning: { ...DEFAULT_TUNING, publishWindow: WINDOW },

@@ -6,6 +6,7 @@
 import type { Machine } from "./_proc.ts";
 import type { Attach, EndToEnd, FanIn, FullBuffer } from "./pipeline.ts";
 import type { PublishRate, ReadRate, ShipRate } from "./raw.ts";
+import type { Fairness, LongLinesFull } from "./overflow.ts";
 
 /** Versions of the parts measured. */
 export interface Versions {
@@ -63,6 +64,10 @@ export interface Results {
   endToEnd: EndToEnd;
   /** 4: memory with a full buffer. */
   fullBuffer: FullBuffer;
+  /** 4: memory with the buffer full of 1 MiB lines (byte budget, defaults). */
+  longLines: LongLinesFull;
+  /** 7: a quiet container's lag beside a burst. */
+  fairness: Fairness;
   /** 5: fan-in. */
   fanIn: FanIn;
   /** 6: attach latency. */
@@ -86,6 +91,8 @@ export interface Target {
 }
 
 const MB = 1024 * 1024;
+/** The default byte budget (`BUFFER_BYTES`), MB. */
+const BUFFER_BUDGET_MB = 32;
 
 /** Lines per second of a read. */
 export function rawDockerRate(r: Results): number {
@@ -132,6 +139,15 @@ export function targets(r: Results): Target[] {
     t("fan-in lag p99", r.fanIn.lagP99Ms, "<=", 250, "ms"),
     t("fan-in lines lost", r.fanIn.lost, "<=", 0, "lines"),
     t("attach latency p99", r.attach.p99Ms, "<=", 300, "ms"),
+    t(
+      "RSS with the buffer full of 1 MiB lines (BUFFER_BYTES 32 MiB + 100 MB)",
+      r.longLines.hwmBytes / MB,
+      "<=",
+      BUFFER_BUDGET_MB + 100e6 / MB,
+      "MB",
+    ),
+    t("quiet container's lag p99 beside a burst", r.fairness.quietP99Ms, "<=", 1000, "ms"),
+    t("lines lost beside a burst", r.fairness.lostBurst + r.fairness.lostQuiet, "<=", 0, "lines"),
   ];
 }
 
@@ -232,6 +248,12 @@ export function table(r: Results): string {
       verdict(3),
     ],
     [
+      `4. karotten RSS, buffer full of ${r.longLines.lines} × 1 MiB lines, broker stopped`,
+      `${mb(r.longLines.hwmBytes)} (VmHWM; sampled max VmRSS ${mb(r.longLines.maxRssBytes)}; ` +
+      `idle before ${mb(r.longLines.idleRssBytes)})`,
+      verdict(7),
+    ],
+    [
       `5. fan-in ${f.containers} × ${f.ratePerContainer} lines/s × ${
         f.linesPerContainer / f.ratePerContainer
       } s: lag p50 / p99 / max`,
@@ -256,6 +278,20 @@ export function table(r: Results): string {
       `6. attach latency over ${a.containers} containers: p50 / p99`,
       `${int(a.p50Ms)} / ${int(a.p99Ms)} ms`,
       verdict(6),
+    ],
+    [
+      `7. fairness: quiet lag p50 / p99 / max beside ${int(r.fairness.burstLines)} lines at once`,
+      `${int(r.fairness.quietP50Ms)} / ${int(r.fairness.quietP99Ms)} / ${
+        int(r.fairness.quietMaxMs)
+      } ms over ${int(r.fairness.quietDuring)} quiet lines; burst ${
+        int(r.fairness.burstLinesPerS)
+      } lines/s`,
+      verdict(8),
+    ],
+    [
+      "7. lines lost: burst + quiet",
+      `${int(r.fairness.lostBurst)} + ${int(r.fairness.lostQuiet)}`,
+      verdict(9),
     ],
   ];
   const lines = [

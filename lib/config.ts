@@ -5,8 +5,20 @@
  */
 import { ConfigError } from "./errors.ts";
 import { type FilterRules, type LabelMatch, splitList } from "./filter.ts";
+import {
+  type BrokerConfig,
+  loadBrokerConfig,
+  type TextFileReader,
+  TLS_FILE_VARIABLES,
+  URL_VARIABLES,
+} from "./broker_config.ts";
 
-/** What a full buffer does: drop the newest line, or stop reading Docker until there is room. */
+export { type BrokerEndpoint, parseBrokerUrl } from "./broker_config.ts";
+
+/**
+ * What a full buffer does: `pause` reading Docker until there is room (the default: the lines
+ * wait in the engine's log file), or `drop` the newest line and count it (the seed's behaviour).
+ */
 export type OverflowPolicy = "drop" | "pause";
 
 /** Intervals and limits. The seed's defaults; `KAROTTEN_TUNING` may override them (tests, tuning). */
@@ -27,12 +39,20 @@ export interface Tuning {
   pingFailuresToExit: number;
   /** Messages the buffer holds, published or not yet confirmed. @default 8192 */
   queueCapacity: number;
+  /** A container whose line being read is older than this gets a `lagging` warning. @default 60000 */
+  lagWarnMs: number;
   /** Report dropped lines this often while any were dropped. @default 60000 */
   dropReportIntervalMs: number;
   /** First wait before an AMQP reconnect. @default 500 */
   amqpBackoffInitialMs: number;
   /** Longest wait between AMQP reconnects. @default 30000 */
   amqpBackoffMaxMs: number;
+  /**
+   * Longest wait after an attempt the broker refused outright (nothing listening: it costs the
+   * broker nothing), so that publishing resumes soon after it comes back. Jittered like the
+   * backoff; never more than `amqpBackoffMaxMs`. @default 1000
+   */
+  amqpProbeIntervalMs: number;
   /** First wait before re-attaching a logs stream that ended while its container runs. @default 250 */
   reattachBackoffInitialMs: number;
   /** Longest such wait. @default 30000 */
@@ -65,9 +85,11 @@ export const DEFAULT_TUNING: Readonly<Tuning> = Object.freeze({
   pingIntervalMs: 30_000,
   pingFailuresToExit: 3,
   queueCapacity: 8192,
+  lagWarnMs: 60_000,
   dropReportIntervalMs: 60_000,
   amqpBackoffInitialMs: 500,
   amqpBackoffMaxMs: 30_000,
+  amqpProbeIntervalMs: 1_000,
   reattachBackoffInitialMs: 250,
   reattachBackoffMaxMs: 30_000,
   shutdownGraceMs: 5_000,
@@ -86,6 +108,10 @@ export const DEFAULT_EXCHANGE = "containers-logs";
 export const DEFAULT_DOCKER_SOCK = "/var/run/docker.sock";
 /** Default cap for one merged log line, bytes (1 MiB). */
 export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
+/** Default byte budget of the buffer: message bodies held at most (32 MiB). */
+export const DEFAULT_BUFFER_BYTES = 32 << 20;
+/** Default full-buffer policy. */
+export const DEFAULT_OVERFLOW: OverflowPolicy = "pause";
 
 /** Default cap on attached containers (`MAX_CONTAINERS`): one socket each. */
 export const DEFAULT_MAX_CONTAINERS = 2000;
@@ -109,7 +135,9 @@ export const MAX_EVENT_LINE_BYTES = 1 << 20;
 
 /** The environment variables karotten reads: the permission set allows exactly these. */
 export const ENV_NAMES = [
-  "RABBITMQ_URL",
+  ...URL_VARIABLES,
+  ...TLS_FILE_VARIABLES,
+  "CREDENTIALS_DIRECTORY",
   "EXCHANGE",
   "DOCKER_SOCK",
   "DEBUG",
@@ -117,6 +145,7 @@ export const ENV_NAMES = [
   "STATE_DIR",
   "MAX_LINE_BYTES",
   "MAX_CONTAINERS",
+  "BUFFER_BYTES",
   "KAROTTEN_TUNING",
   "INCLUDE",
   "EXCLUDE",
@@ -134,14 +163,23 @@ export interface ListenAddr {
 
 /** Options of `loadConfig` that come from the command line. */
 export interface LoadOptions {
-  /** `--dry-run`: print instead of publishing; `RABBITMQ_URL` is neither needed nor read. */
+  /** `--dry-run`: print instead of publishing; no broker variable is needed or read. */
   dryRun?: boolean;
+  /** Reads the files the environment names. @default Deno.readTextFileSync */
+  readFile?: TextFileReader;
 }
+
+/** The brokers of a dry run: none. */
+const NO_BROKERS: BrokerConfig = Object.freeze({
+  urls: Object.freeze([]),
+  tls: Object.freeze({}),
+  variable: "RABBITMQ_URL",
+});
 
 /** The validated configuration. */
 export interface Config {
-  /** Broker URL (contains the password: log it only through `redactUrl`); `""` in a dry run. */
-  readonly rabbitmqUrl: string;
+  /** The brokers, in order, and the TLS material (URLs hold passwords: see `redactUrl`); none in a dry run. */
+  readonly brokers: BrokerConfig;
   /** `--dry-run`: lines go to stdout, nothing to a broker. */
   readonly dryRun: boolean;
   /** Topic exchange to publish into (passively declared). */
@@ -162,6 +200,8 @@ export interface Config {
   readonly metricsAddr: ListenAddr | undefined;
   /** Containers attached at most at once. */
   readonly maxContainers: number;
+  /** Body bytes the buffer holds at most (a single larger message passes alone). */
+  readonly bufferBytes: number;
   /** Intervals and limits. */
   readonly tuning: Readonly<Tuning>;
 }
@@ -169,14 +209,15 @@ export interface Config {
 /** Reads an environment variable; `Deno.env.get` in the daemon, a map in tests. */
 export type EnvReader = (name: string) => string | undefined;
 
-/** Parses and validates the environment; throws `ConfigError` naming the variable. */
+/**
+ * Parses and validates the environment, reading the files it names (URL list, TLS) once;
+ * throws `ConfigError` naming the variable.
+ */
 export function loadConfig(env: EnvReader, options: LoadOptions = {}): Config {
   const dryRun = options.dryRun ?? false;
-  const rabbitmqUrl = dryRun ? "" : nonEmpty(env("RABBITMQ_URL"));
-  if (rabbitmqUrl === undefined) {
-    throw new ConfigError("RABBITMQ_URL", "is required (e.g. amqp://user:pass@host:5672/vhost)");
-  }
-  if (!dryRun) parseBrokerUrl(rabbitmqUrl);
+  const brokers = dryRun
+    ? NO_BROKERS
+    : loadBrokerConfig(env, options.readFile ?? Deno.readTextFileSync);
   const exchange = nonEmpty(env("EXCHANGE")) ?? DEFAULT_EXCHANGE;
   if (exchange.length > 255) throw new ConfigError("EXCHANGE", "is longer than 255 bytes");
   const dockerSock = nonEmpty(env("DOCKER_SOCK")) ?? DEFAULT_DOCKER_SOCK;
@@ -184,7 +225,7 @@ export function loadConfig(env: EnvReader, options: LoadOptions = {}): Config {
     throw new ConfigError("DOCKER_SOCK", `must be an absolute socket path, got "${dockerSock}"`);
   }
   permissionPath("DOCKER_SOCK", dockerSock);
-  const overflowRaw = nonEmpty(env("OVERFLOW")) ?? "drop";
+  const overflowRaw = nonEmpty(env("OVERFLOW")) ?? DEFAULT_OVERFLOW;
   if (overflowRaw !== "drop" && overflowRaw !== "pause") {
     throw new ConfigError("OVERFLOW", `must be "drop" or "pause", got "${overflowRaw}"`);
   }
@@ -195,8 +236,9 @@ export function loadConfig(env: EnvReader, options: LoadOptions = {}): Config {
   if (stateDir !== undefined) permissionPath("STATE_DIR", stateDir);
   const maxLineBytes = positiveInt("MAX_LINE_BYTES", env("MAX_LINE_BYTES")) ??
     DEFAULT_MAX_LINE_BYTES;
+  const bufferBytes = positiveInt("BUFFER_BYTES", env("BUFFER_BYTES")) ?? DEFAULT_BUFFER_BYTES;
   return Object.freeze({
-    rabbitmqUrl,
+    brokers,
     dryRun,
     exchange,
     dockerSock,
@@ -211,6 +253,7 @@ export function loadConfig(env: EnvReader, options: LoadOptions = {}): Config {
     }),
     metricsAddr: parseListenAddr("METRICS_ADDR", env("METRICS_ADDR")),
     maxContainers: positiveInt("MAX_CONTAINERS", env("MAX_CONTAINERS")) ?? DEFAULT_MAX_CONTAINERS,
+    bufferBytes,
     tuning: Object.freeze(parseTuning(env("KAROTTEN_TUNING"))),
   });
 }
@@ -239,48 +282,6 @@ export function parseListenAddr(variable: string, raw: string | undefined): List
     throw new ConfigError(variable, `must be host:port (e.g. 127.0.0.1:9464), got "${t}"`);
   }
   return Object.freeze({ hostname: m[1] ?? m[2], port });
-}
-
-/** A broker endpoint as the permission set and the logs need it. */
-export interface BrokerEndpoint {
-  /** `amqp` or `amqps`. */
-  protocol: "amqp" | "amqps";
-  /** Host name or address. */
-  host: string;
-  /** Port, defaulted by protocol. */
-  port: number;
-}
-
-/** Parses `RABBITMQ_URL`; throws `ConfigError` when it is not an amqp(s) URL. */
-export function parseBrokerUrl(raw: string): BrokerEndpoint {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch (err) {
-    throw new ConfigError("RABBITMQ_URL", "is not a valid URL", { cause: err });
-  }
-  const protocol = url.protocol.replace(/:$/, "");
-  if (protocol !== "amqp" && protocol !== "amqps") {
-    throw new ConfigError(
-      "RABBITMQ_URL",
-      `must start with amqp:// or amqps://, got ${protocol}://`,
-    );
-  }
-  if (url.hostname === "") throw new ConfigError("RABBITMQ_URL", "has no host");
-  // amqplib decodes these parts: a stray `%` would fail there, after every retry, not here.
-  const parts = { "user name": url.username, password: url.password, vhost: url.pathname };
-  for (const [part, value] of Object.entries(parts)) {
-    try {
-      decodeURIComponent(value);
-    } catch {
-      throw new ConfigError(
-        "RABBITMQ_URL",
-        `has a malformed percent-encoding in its ${part} (write a literal % as %25)`,
-      );
-    }
-  }
-  const port = url.port === "" ? (protocol === "amqps" ? 5671 : 5672) : Number(url.port);
-  return { protocol, host: url.hostname, port };
 }
 
 /** The URL with its password replaced by `***`: the only form of it that may be logged. */

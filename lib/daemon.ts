@@ -30,10 +30,11 @@ export async function runDaemon(config: Config, log: Logger): Promise<number> {
   log.info("starting", {
     version: VERSION,
     docker_sock: config.dockerSock,
-    broker: config.dryRun ? undefined : redactUrl(config.rabbitmqUrl),
+    brokers: config.dryRun ? undefined : config.brokers.urls.map(redactUrl).join(","),
     exchange: config.dryRun ? undefined : config.exchange,
     dry_run: config.dryRun || undefined,
     overflow: config.overflow,
+    buffer_bytes: config.bufferBytes,
     state_dir: config.stateDir,
     metrics_addr: config.metricsAddr && `${config.metricsAddr.hostname}:${config.metricsAddr.port}`,
   });
@@ -60,12 +61,13 @@ export async function runDaemon(config: Config, log: Logger): Promise<number> {
     : undefined;
   const positions: Map<string, Position> = checkpoints ? await checkpoints.load() : new Map();
   if (checkpoints) log.info("checkpoints_loaded", { containers: positions.size });
-  const queue = new MessageQueue(
-    tuning.queueCapacity,
-    checkpoints && ((msg) => checkpoints.confirmed(msg.containerId, msg.timestamp, msg.seq)),
-  );
+  const queue = new MessageQueue(tuning.queueCapacity, {
+    budgetBytes: config.bufferBytes,
+    onConfirmed: checkpoints &&
+      ((msg) => checkpoints.confirmed(msg.containerId, msg.timestamp, msg.seq)),
+  });
   const publisher = config.dryRun ? new StdoutPrinter(queue) : new Publisher({
-    url: config.rabbitmqUrl,
+    brokers: config.brokers,
     exchange: config.exchange,
     queue,
     tuning,

@@ -8,7 +8,9 @@ import type { MessageQueue } from "./queue.ts";
 
 /**
  * Every `intervalMs` until `signal` aborts: when `queue.takeDropped()` counted anything, logs
- * `warn dropped lines=N full=N blocked=N`. On abort, reports what is left, then resolves.
+ * `warn dropped lines=N full=N blocked=N containers=N`, then for each container that lost lines
+ * `warn dropped_container id=<12> lines=N full=N blocked=N key=<routing key>`. On abort, reports
+ * what is left, then resolves.
  */
 export async function startDropReporter(
   queue: MessageQueue,
@@ -22,7 +24,17 @@ export async function startDropReporter(
     } catch (err) {
       if (!signal.aborted) throw err;
     }
-    const { full, blocked } = queue.takeDropped();
-    if (full + blocked > 0) log.warn("dropped", { lines: full + blocked, full, blocked });
+    const { full, blocked, containers } = queue.takeDropped();
+    if (full + blocked === 0) continue;
+    log.warn("dropped", { lines: full + blocked, full, blocked, containers: containers.size });
+    for (const [id, c] of containers) {
+      log.warn("dropped_container", {
+        id: id.slice(0, 12),
+        lines: c.full + c.blocked,
+        full: c.full,
+        blocked: c.blocked,
+        key: c.key,
+      });
+    }
   }
 }

@@ -108,6 +108,14 @@ export class ExchangeMissingError extends Error {
   }
 }
 
+/** The broker's TLS certificate was refused (untrusted CA, wrong name): retried with backoff. */
+export class BrokerTlsError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BrokerTlsError";
+  }
+}
+
 function latin1(bytes: Uint8Array): string {
   let s = "";
   for (const b of bytes) s += String.fromCharCode(b);

@@ -7,45 +7,58 @@ import {
   DEFAULT_DOCKER_SOCK,
   ENV_NAMES,
   type EnvReader,
-  parseBrokerUrl,
   parseListenAddr,
   permissionPath,
 } from "./config.ts";
+import {
+  netAddress,
+  parseBrokerUrl,
+  resolveUrls,
+  type TextFileReader,
+  TLS_FILE_VARIABLES,
+} from "./broker_config.ts";
 
 /** What the command line changes in the permission set. */
 export interface FlagOptions {
   /** `--dry-run`: no broker access at all. @default false */
   dryRun?: boolean;
+  /** Reads the URL file the environment names. @default Deno.readTextFileSync */
+  readFile?: TextFileReader;
 }
 
 /**
  * The flags for the environment given: the Docker socket (net `unix:` plus read and write, which
- * Deno requires to connect to a unix socket), the broker's host:port, the env names karotten
- * reads, `STATE_DIR` read/write only when it is set, and `METRICS_ADDR` (listen) only when it is
- * set. A dry run gets no broker access. Never `-A`. Each flag is one argument: pass them as an
+ * Deno requires to connect to a unix socket), every broker's host:port, the env names karotten
+ * reads, read on `RABBITMQ_URL_FILE`, `$CREDENTIALS_DIRECTORY` and the TLS files only when they
+ * are set, `STATE_DIR` read/write only when it is set, and `METRICS_ADDR` (listen) only when it
+ * is set. A dry run gets no broker access. Never `-A`. Each flag is one argument: pass them as an
  * argument array, never through a shell. Throws `ConfigError` for a path with a comma (the
  * separator of Deno's permission lists).
+ *
+ * The broker list is resolved as the daemon does (`resolveUrls`), reading the URL file when
+ * `readFile` can; when it cannot (a build machine without the secret), no broker is granted from
+ * it: give the hosts there as `RABBITMQ_URLS` without credentials instead.
  */
 export function permissionFlags(env: EnvReader, options: FlagOptions = {}): string[] {
   const sock = permissionPath("DOCKER_SOCK", env("DOCKER_SOCK")?.trim() || DEFAULT_DOCKER_SOCK);
   const net = [`unix:${sock}`];
-  const url = env("RABBITMQ_URL")?.trim();
-  if (url && !options.dryRun) {
-    try {
-      const { host, port } = parseBrokerUrl(url);
-      net.push(hostPort(host, port));
-    } catch {
-      // The daemon itself reports the bad URL (exit 2); grant no broker access for it.
+  if (!options.dryRun) {
+    for (const address of brokerAddresses(env, options.readFile ?? Deno.readTextFileSync)) {
+      if (!net.includes(address)) net.push(address);
     }
   }
   try {
     const metrics = parseListenAddr("METRICS_ADDR", env("METRICS_ADDR"));
-    if (metrics) net.push(hostPort(metrics.hostname, metrics.port));
+    if (metrics) net.push(netAddress({ host: metrics.hostname, port: metrics.port }));
   } catch {
     // The daemon reports the bad address (exit 2); grant nothing for it.
   }
   const read = [sock];
   const write = [sock];
+  for (const name of ["RABBITMQ_URL_FILE", "CREDENTIALS_DIRECTORY", ...TLS_FILE_VARIABLES]) {
+    const path = env(name)?.trim();
+    if (path) read.push(permissionPath(name, path));
+  }
   const stateDir = env("STATE_DIR")?.trim();
   if (stateDir) {
     permissionPath("STATE_DIR", stateDir);
@@ -61,8 +74,15 @@ export function permissionFlags(env: EnvReader, options: FlagOptions = {}): stri
   ];
 }
 
-function hostPort(host: string, port: number): string {
-  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+/** `host:port` of every broker, or none when the list cannot be resolved. */
+function brokerAddresses(env: EnvReader, readFile: TextFileReader): string[] {
+  try {
+    const { urls, variable } = resolveUrls(env, readFile);
+    return urls.map((url) => netAddress(parseBrokerUrl(url, variable)));
+  } catch {
+    // The daemon itself reports the bad list (exit 2); grant no broker access for it.
+    return [];
+  }
 }
 
 /**

@@ -12,9 +12,16 @@
  * capacity. Confirms may come out of order; a nack makes the message unpublished again, and
  * `next()` hands out the oldest unpublished message first. Every operation is O(1) amortized and
  * allocates nothing per message.
+ *
+ * Bounded twice: at most `capacity` messages and `budgetBytes` of bodies (one add and one
+ * subtract per message); a single body larger than the budget is taken into an empty queue.
+ * Readers either `offer()` (drop mode: a refused message is counted against its container) or
+ * `add()` with their `Lane` (pause mode): once one found no room, they take turns for the room
+ * that frees (`Turns`), so a burst cannot hold back the other containers.
  * @module
  */
 import type { Buffer } from "node:buffer";
+import { type Lane, Turns } from "./turns.ts";
 
 /** One message to publish. */
 export interface OutMessage {
@@ -40,6 +47,32 @@ export interface DropCounts {
   blocked: number;
 }
 
+/** One container's refused messages. */
+export interface ContainerDrops extends DropCounts {
+  /** The routing key of its first refused message (names the container in reports). */
+  key: string;
+}
+
+/** What `takeDropped()` returns: the totals and the counts of each container that lost any. */
+export interface DropReport extends DropCounts {
+  /** By full container id. */
+  containers: Map<string, ContainerDrops>;
+}
+
+/** Options of `MessageQueue`. */
+export interface QueueOptions {
+  /** Body bytes held at most (a single larger body is taken into an empty queue). @default Infinity */
+  budgetBytes?: number;
+  /**
+   * Called for each message, in queue order, as the confirmed head advances past it; must not
+   * throw.
+   */
+  onConfirmed?: (msg: OutMessage) => void;
+}
+
+/** Messages a reader may add in one turn while readers take turns at a full queue. */
+export const TURN_MESSAGES = 256;
+
 const UNPUBLISHED = 0;
 const IN_FLIGHT = 1;
 const CONFIRMED = 2;
@@ -48,6 +81,8 @@ const CONFIRMED = 2;
 export class MessageQueue {
   /** Messages held at most, unpublished and unconfirmed together. */
   readonly capacity: number;
+  /** Body bytes held at most (a single larger body is taken into an empty queue). */
+  readonly budgetBytes: number;
   readonly #onConfirmed: ((msg: OutMessage) => void) | undefined;
   #blocked = false;
 
@@ -61,6 +96,8 @@ export class MessageQueue {
   #cursor = 0;
   /** One past the highest position ever marked in flight (bounds `rewind()`). */
   #highWater = 0;
+  /** Body bytes of the messages held. */
+  #bytes = 0;
   /** Totals since start: never reset (metrics); `takeDropped` reports the growth. */
   #droppedFull = 0;
   #droppedBlocked = 0;
@@ -68,23 +105,27 @@ export class MessageQueue {
   #reportedBlocked = 0;
   #published = 0;
   #confirmed = 0;
-  /** Body bytes of the messages held. */
-  #bytes = 0;
+  /** Drops per container since the last `takeDropped`. */
+  #drops = new Map<string, ContainerDrops>();
+  readonly #turns: Turns;
   #roomWaiters = new Waiters();
   #messageWaiters = new Waiters();
   #emptyWaiters = new Waiters();
 
-  /**
-   * `onConfirmed` is called for each message, in queue order, as the confirmed head advances past
-   * it; it must not throw.
-   */
-  constructor(capacity: number, onConfirmed?: (msg: OutMessage) => void) {
+  /** See `QueueOptions`. */
+  constructor(capacity: number, options: QueueOptions = {}) {
+    const { budgetBytes = Infinity, onConfirmed } = options;
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(
         `Cannot create queue: capacity must be a positive integer, got ${capacity}`,
       );
     }
+    if (!(budgetBytes >= 1)) {
+      throw new RangeError(`Cannot create queue: budgetBytes must be positive, got ${budgetBytes}`);
+    }
     this.capacity = capacity;
+    this.budgetBytes = budgetBytes;
+    this.#turns = new Turns(TURN_MESSAGES, (need) => this.#fits(need));
     this.#slots = new Array<OutMessage | undefined>(capacity).fill(undefined);
     this.#state = new Uint8Array(capacity);
     this.#onConfirmed = onConfirmed;
@@ -105,38 +146,9 @@ export class MessageQueue {
     return this.#tail - this.#head;
   }
 
-  /** Appends `msg`; when full, counts a drop and returns false. Never waits. */
-  offer(msg: OutMessage): boolean {
-    if (this.#tail - this.#head >= this.capacity) {
-      if (this.#blocked) this.#droppedBlocked++;
-      else this.#droppedFull++;
-      return false;
-    }
-    const slot = this.#tail % this.capacity;
-    this.#slots[slot] = msg;
-    this.#state[slot] = UNPUBLISHED;
-    this.#tail++;
-    this.#bytes += msg.body.length;
-    if (this.#messageWaiters.size > 0) this.#messageWaiters.wake(Infinity);
-    return true;
-  }
-
-  /** Resolves once `size < capacity` (immediately if so); rejects with `signal.reason` on abort. */
-  waitForRoom(signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.reject(signal.reason);
-    if (this.size < this.capacity) return Promise.resolve();
-    return this.#roomWaiters.wait(signal);
-  }
-
-  /** Returns the drops counted since the last call. */
-  takeDropped(): DropCounts {
-    const counts = {
-      full: this.#droppedFull - this.#reportedFull,
-      blocked: this.#droppedBlocked - this.#reportedBlocked,
-    };
-    this.#reportedFull = this.#droppedFull;
-    this.#reportedBlocked = this.#droppedBlocked;
-    return counts;
+  /** Body bytes of the messages held. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** Every drop since the queue was made, by cause. */
@@ -154,14 +166,101 @@ export class MessageQueue {
     return this.#confirmed;
   }
 
-  /** Body bytes of the messages held. */
-  get bytes(): number {
-    return this.#bytes;
-  }
-
   /** The oldest message held (the next to be confirmed), or undefined when empty. */
   oldest(): OutMessage | undefined {
     return this.#head < this.#tail ? this.#slots[this.#head % this.capacity] : undefined;
+  }
+
+  /** Drop mode: appends `msg`, or, when it does not fit, counts a drop and returns false. */
+  offer(msg: OutMessage): boolean {
+    if (!this.#fits(msg.body.length)) {
+      this.#countDrop(msg);
+      return false;
+    }
+    this.#append(msg);
+    return true;
+  }
+
+  /**
+   * Pause mode: appends `msg` when it fits and, while readers take turns, `lane` holds the turn.
+   * False: call `waitForTurn(lane, …)` and try again.
+   */
+  add(msg: OutMessage, lane: Lane): boolean {
+    if (!this.#fits(msg.body.length)) return false;
+    if (this.#turns.contended && !this.#turns.take(lane)) return false;
+    this.#append(msg);
+    return true;
+  }
+
+  /**
+   * Resolves when `lane` is given the turn with room for a body of `need` bytes (readers are
+   * served oldest first, `TURN_MESSAGES` each); rejects with `signal.reason` on abort.
+   */
+  waitForTurn(lane: Lane, need: number, signal: AbortSignal): Promise<void> {
+    return this.#turns.wait(lane, need, signal);
+  }
+
+  /** `lane` has nothing more to add for now: it gives up a turn it holds. */
+  endTurn(lane: Lane): void {
+    this.#turns.end(lane);
+  }
+
+  /** Readers waiting for a turn (none while there is room for all). */
+  get waitingReaders(): number {
+    return this.#turns.waiting;
+  }
+
+  /**
+   * Resolves once a small message fits (immediately if so), for a single writer without a lane;
+   * rejects with `signal.reason` on abort.
+   */
+  waitForRoom(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (this.#fits(0)) return Promise.resolve();
+    return this.#roomWaiters.wait(signal);
+  }
+
+  /** Returns the drops counted since the last call, in total and per container. */
+  takeDropped(): DropReport {
+    const report = {
+      full: this.#droppedFull - this.#reportedFull,
+      blocked: this.#droppedBlocked - this.#reportedBlocked,
+      containers: this.#drops,
+    };
+    this.#reportedFull = this.#droppedFull;
+    this.#reportedBlocked = this.#droppedBlocked;
+    this.#drops = new Map();
+    return report;
+  }
+
+  /** True when a body of `need` bytes fits now: a free slot, and room in the byte budget. */
+  #fits(need: number): boolean {
+    const size = this.#tail - this.#head;
+    return size < this.capacity && (this.#bytes + need <= this.budgetBytes || size === 0);
+  }
+
+  #append(msg: OutMessage): void {
+    const slot = this.#tail % this.capacity;
+    this.#slots[slot] = msg;
+    this.#state[slot] = UNPUBLISHED;
+    this.#tail++;
+    this.#bytes += msg.body.length;
+    if (this.#messageWaiters.size > 0) this.#messageWaiters.wake(Infinity);
+  }
+
+  #countDrop(msg: OutMessage): void {
+    let c = this.#drops.get(msg.containerId);
+    if (c === undefined) {
+      c = { full: 0, blocked: 0, key: msg.routingKey };
+      this.#drops.set(msg.containerId, c);
+    }
+    if (this.#blocked) {
+      this.#droppedBlocked++;
+      c.blocked++;
+    } else {
+      this.#droppedFull++;
+      c.full++;
+    }
   }
 
   /** The oldest message not yet published (nacked and rewound ones included), or undefined. */
@@ -180,8 +279,8 @@ export class MessageQueue {
   markPublished(): number {
     const pos = this.#cursor++;
     this.#state[pos % this.capacity] = IN_FLIGHT;
-    this.#published++;
     if (this.#cursor > this.#highWater) this.#highWater = this.#cursor;
+    this.#published++;
     return pos;
   }
 
@@ -205,7 +304,8 @@ export class MessageQueue {
     }
     if (this.#cursor < this.#head) this.#cursor = this.#head;
     const size = this.#tail - this.#head;
-    if (this.#roomWaiters.size > 0) this.#roomWaiters.wake(cap - size);
+    if (this.#turns.contended) this.#turns.grant();
+    if (this.#roomWaiters.size > 0 && this.#fits(0)) this.#roomWaiters.wake(cap - size);
     if (size === 0 && this.#emptyWaiters.size > 0) this.#emptyWaiters.wake(Infinity);
   }
 

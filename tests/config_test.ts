@@ -10,10 +10,11 @@ Deno.test("loadConfig applies the defaults", () => {
   const c = loadConfig(env({ RABBITMQ_URL: "amqp://u:p@h:5672/" }));
   assert.equal(c.exchange, "containers-logs");
   assert.equal(c.dockerSock, "/var/run/docker.sock");
-  assert.equal(c.overflow, "drop");
+  assert.equal(c.overflow, "pause");
   assert.equal(c.debug, false);
   assert.equal(c.stateDir, undefined);
   assert.equal(c.maxLineBytes, 1 << 20);
+  assert.equal(c.bufferBytes, 32 << 20);
   assert.deepEqual(c.tuning, DEFAULT_TUNING);
   assert.ok(Object.isFrozen(c));
 });
@@ -25,6 +26,8 @@ Deno.test("loadConfig names the variable at fault", () => {
     [{ RABBITMQ_URL: "amqp://h", OVERFLOW: "block" }, "OVERFLOW"],
     [{ RABBITMQ_URL: "amqp://h", DOCKER_SOCK: "rel.sock" }, "DOCKER_SOCK"],
     [{ RABBITMQ_URL: "amqp://h", MAX_LINE_BYTES: "-1" }, "MAX_LINE_BYTES"],
+    [{ RABBITMQ_URL: "amqp://h", BUFFER_BYTES: "32MiB" }, "BUFFER_BYTES"],
+    [{ RABBITMQ_URL: "amqp://h", BUFFER_BYTES: "0" }, "BUFFER_BYTES"],
     [{ RABBITMQ_URL: "amqp://h", KAROTTEN_TUNING: "{bad" }, "KAROTTEN_TUNING"],
     [{ RABBITMQ_URL: "amqp://h", KAROTTEN_TUNING: '{"nope":1}' }, "KAROTTEN_TUNING"],
     [{ RABBITMQ_URL: "amqp://u:ab%zz@h:5672/" }, "RABBITMQ_URL"],
@@ -41,6 +44,12 @@ Deno.test("loadConfig names the variable at fault", () => {
       return true;
     });
   }
+});
+
+Deno.test("loadConfig reads OVERFLOW and BUFFER_BYTES", () => {
+  const c = loadConfig(env({ RABBITMQ_URL: "amqp://h", OVERFLOW: "drop", BUFFER_BYTES: "1000" }));
+  assert.equal(c.overflow, "drop");
+  assert.equal(c.bufferBytes, 1000);
 });
 
 Deno.test("loadConfig reads tuning overrides", () => {
@@ -140,6 +149,6 @@ Deno.test("loadConfig reads METRICS_ADDR and names it when it is not host:port",
 Deno.test("loadConfig in a dry run needs no RABBITMQ_URL and ignores a bad one", () => {
   const c = loadConfig(env({ RABBITMQ_URL: "http://not-amqp" }), { dryRun: true });
   assert.equal(c.dryRun, true);
-  assert.equal(c.rabbitmqUrl, "");
+  assert.deepEqual(c.brokers.urls, []);
   assert.equal(loadConfig(env({}), { dryRun: true }).dryRun, true);
 });

@@ -13,7 +13,7 @@ const MSG: OutMessage = {
   messageId: "m1",
 };
 
-Deno.test("startDropReporter logs drops once per interval and the rest on abort", async () => {
+Deno.test("startDropReporter logs drops once per interval, per container, and the rest on abort", async () => {
   const q = new MessageQueue(1);
   q.offer(MSG);
   const lines: { event: string; fields?: Fields }[] = [];
@@ -36,10 +36,24 @@ Deno.test("startDropReporter logs drops once per interval and the rest on abort"
   q.offer(MSG);
   const reporting = startDropReporter(q, 5, log, ctl.signal);
   await firstReport.promise;
-  assert.deepEqual(lines, [{ event: "dropped", fields: { lines: 3, full: 2, blocked: 1 } }]);
+  assert.deepEqual(lines, [
+    { event: "dropped", fields: { lines: 3, full: 2, blocked: 1, containers: 1 } },
+    {
+      event: "dropped_container",
+      fields: { id: "c", lines: 3, full: 2, blocked: 1, key: "k" },
+    },
+  ]);
   q.offer(MSG);
+  q.offer({ ...MSG, containerId: "d".repeat(64), routingKey: "p.s.stderr" });
   ctl.abort();
   await reporting;
-  assert.deepEqual(lines[1], { event: "dropped", fields: { lines: 1, full: 0, blocked: 1 } });
-  assert.equal(lines.length, 2, "intervals without drops log nothing");
+  assert.deepEqual(lines.slice(2), [
+    { event: "dropped", fields: { lines: 2, full: 0, blocked: 2, containers: 2 } },
+    { event: "dropped_container", fields: { id: "c", lines: 1, full: 0, blocked: 1, key: "k" } },
+    {
+      event: "dropped_container",
+      fields: { id: "dddddddddddd", lines: 1, full: 0, blocked: 1, key: "p.s.stderr" },
+    },
+  ]);
+  assert.equal(lines.length, 5, "intervals without drops log nothing");
 });

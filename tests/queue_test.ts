@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { MessageQueue, type OutMessage } from "../lib/queue.ts";
+import { Lane } from "../lib/turns.ts";
 
-function msg(seq: number): OutMessage {
+function msg(seq: number, bodyBytes = 0, container = "c"): OutMessage {
   return {
-    routingKey: "c.stdout",
-    body: Buffer.from(`{"n":${seq}}`),
-    containerId: "c".repeat(64),
+    routingKey: `${container}.stdout`,
+    body: bodyBytes > 0 ? Buffer.alloc(bodyBytes) : Buffer.from(`{"n":${seq}}`),
+    containerId: container.repeat(64),
     timestamp: "2024-01-01T00:00:00.000000000Z",
     seq,
     messageId: `m${seq}`,
@@ -54,13 +55,20 @@ Deno.test("MessageQueue counts drops as full or blocked and takeDropped resets t
   assert.equal(q.offer(msg(3)), false);
   q.setBlocked(true);
   assert.equal(q.offer(msg(4)), false);
-  assert.deepEqual(q.takeDropped(), { full: 2, blocked: 1 });
-  assert.deepEqual(q.takeDropped(), { full: 0, blocked: 0 });
+  const first = q.takeDropped();
+  assert.deepEqual([first.full, first.blocked], [2, 1]);
+  assert.deepEqual([...first.containers], [["c".repeat(64), {
+    full: 2,
+    blocked: 1,
+    key: "c.stdout",
+  }]]);
+  const second = q.takeDropped();
+  assert.deepEqual([second.full, second.blocked, second.containers.size], [0, 0, 0]);
 });
 
 Deno.test("MessageQueue head advances only past confirmed messages on out-of-order confirms", () => {
   const confirmed: number[] = [];
-  const q = new MessageQueue(8, (m) => confirmed.push(m.seq));
+  const q = new MessageQueue(8, { onConfirmed: (m) => confirmed.push(m.seq) });
   for (let i = 1; i <= 5; i++) q.offer(msg(i));
   const { positions } = publishAll(q);
   q.confirm(positions[2]);
@@ -94,7 +102,7 @@ Deno.test("MessageQueue nack puts messages back for republish, oldest first", ()
 
 Deno.test("MessageQueue rewind makes every unconfirmed message unpublished, in order", () => {
   const confirmed: number[] = [];
-  const q = new MessageQueue(4, (m) => confirmed.push(m.seq));
+  const q = new MessageQueue(4, { onConfirmed: (m) => confirmed.push(m.seq) });
   // Wrap the ring once so positions and slots differ.
   for (let i = 1; i <= 3; i++) q.offer(msg(i));
   for (const pos of publishAll(q).positions) q.confirm(pos);
@@ -200,7 +208,7 @@ Deno.test("MessageQueue keeps order through many wraps with random out-of-order 
   let state = seed;
   const random = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const confirmed: number[] = [];
-  const q = new MessageQueue(16, (m) => confirmed.push(m.seq));
+  const q = new MessageQueue(16, { onConfirmed: (m) => confirmed.push(m.seq) });
   let offered = 0;
   const inFlight: number[] = [];
   for (let round = 0; round < 2000; round++) {
@@ -246,7 +254,59 @@ Deno.test("MessageQueue keeps totals that never go down: published, confirmed, d
   assert.equal(q.confirmedTotal, 1);
   assert.equal(q.bytes, 5);
   assert.equal(q.oldest()?.seq, 2);
-  assert.deepEqual(q.takeDropped(), { full: 1, blocked: 0 });
-  assert.deepEqual(q.takeDropped(), { full: 0, blocked: 0 });
+  const first = q.takeDropped();
+  assert.deepEqual([first.full, first.blocked], [1, 0]);
+  const second = q.takeDropped();
+  assert.deepEqual([second.full, second.blocked], [0, 0]);
   assert.deepEqual(q.droppedTotal, { full: 1, blocked: 0 }, "taking does not reset the total");
+});
+
+Deno.test("MessageQueue holds at most budgetBytes of bodies; one larger body passes alone", () => {
+  const q = new MessageQueue(100, { budgetBytes: 1000 });
+  assert.equal(q.offer(msg(1, 600)), true);
+  assert.equal(q.offer(msg(2, 400)), true, "exactly the budget");
+  assert.equal(q.bytes, 1000);
+  assert.equal(q.offer(msg(3, 1)), false, "over the budget");
+  const { positions } = publishAll(q);
+  q.confirm(positions[0]);
+  assert.equal(q.bytes, 400);
+  assert.equal(q.offer(msg(4, 5000)), false, "larger than the budget: only into an empty queue");
+  q.confirm(positions[1]);
+  assert.equal(q.bytes, 0);
+  assert.equal(q.offer(msg(5, 5000)), true, "alone");
+  assert.equal(q.offer(msg(6, 1)), false);
+  q.confirm(publishAll(q).positions[0]);
+  assert.equal(q.bytes, 0);
+});
+
+Deno.test("MessageQueue.add lets readers take turns once one waited for room", async () => {
+  const q = new MessageQueue(4);
+  const ctl = new AbortController();
+  const noisy = new Lane();
+  const quiet = new Lane();
+  let n = 0;
+  while (q.add(msg(++n, 0, "n"), noisy));
+  assert.equal(q.size, 4, "free for all while nobody waits");
+  const noisyTurn = q.waitForTurn(noisy, 10, ctl.signal);
+  const quietTurn = q.waitForTurn(quiet, 10, ctl.signal);
+  assert.equal(q.waitingReaders, 2);
+  assert.equal(await settled(quietTurn), false);
+  // One slot frees: the oldest waiter gets it, the other waits on.
+  const { positions } = publishAll(q);
+  q.confirm(positions[0]);
+  await noisyTurn;
+  assert.equal(q.add(msg(1, 0, "q"), quiet), false, "not the quiet reader's turn");
+  assert.equal(q.add(msg(++n, 0, "n"), noisy), true);
+  assert.equal(q.add(msg(++n, 0, "n"), noisy), false, "full again");
+  const noisyAgain = q.waitForTurn(noisy, 10, ctl.signal);
+  q.confirm(positions[1]);
+  await quietTurn;
+  assert.equal(await settled(noisyAgain), false, "the quiet reader comes first");
+  assert.equal(q.add(msg(1, 0, "q"), quiet), true);
+  q.endTurn(quiet);
+  q.confirm(positions[2]);
+  await noisyAgain;
+  assert.equal(q.add(msg(++n, 0, "n"), noisy), true);
+  q.endTurn(noisy);
+  assert.equal(q.waitingReaders, 0);
 });

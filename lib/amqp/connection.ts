@@ -7,7 +7,8 @@
 import amqp from "amqplib";
 import type { Buffer } from "node:buffer";
 import { delay } from "../async/delay.ts";
-import { describe, ExchangeMissingError } from "../errors.ts";
+import { BrokerTlsError, describe, ExchangeMissingError } from "../errors.ts";
+import type { TlsMaterial } from "../broker_config.ts";
 
 /** Connect and close deadlines (from `Tuning`). */
 export interface SessionTimeouts {
@@ -15,6 +16,14 @@ export interface SessionTimeouts {
   connectMs: number;
   /** A clean close (connection.close → close-ok) gets this long before the socket is destroyed. */
   closeMs: number;
+}
+
+/** One broker to connect to: its URL (with credentials) and the TLS material for `amqps://`. */
+export interface BrokerTarget {
+  /** `amqp://` or `amqps://` URL. */
+  url: string;
+  /** CA, client certificate and key; used only for `amqps://`. */
+  tls: TlsMaterial;
 }
 
 /** AMQP reply code of a passive declare of a missing exchange. */
@@ -96,16 +105,21 @@ export class AmqpSession {
 
   /**
    * Connects, opens a confirm channel and passively declares `exchange`. Throws
-   * `ExchangeMissingError` when the broker answers 404; any other failure as is. Nothing stays
-   * open when it throws.
+   * `ExchangeMissingError` when the broker answers 404, `BrokerTlsError` when its certificate is
+   * refused; any other failure as is. Nothing stays open when it throws.
    */
   static async open(
-    url: string,
+    target: BrokerTarget,
     exchange: string,
     events: SessionEvents,
     timeouts: SessionTimeouts,
   ): Promise<AmqpSession> {
-    const model = await amqp.connect(url, { timeout: timeouts.connectMs });
+    let model: amqp.ChannelModel;
+    try {
+      model = await amqp.connect(target.url, socketOptions(target, timeouts.connectMs));
+    } catch (err) {
+      throw tlsError(err, target.url) ?? err;
+    }
     const session = new AmqpSession(model, exchange, events, timeouts.closeMs);
     try {
       const channel = await model.createConfirmChannel();
@@ -209,6 +223,64 @@ export class AmqpSession {
     );
     return this.#connClosed;
   }
+}
+
+/**
+ * amqplib's socket options: the connect deadline and, for `amqps://`, the CA (instead of the
+ * system's), the client certificate and key; with a certificate and no user name in the URL, the
+ * `EXTERNAL` mechanism (the broker takes the user from the certificate).
+ */
+export function socketOptions(target: BrokerTarget, connectMs: number): Record<string, unknown> {
+  const options: Record<string, unknown> = { timeout: connectMs };
+  const url = new URL(target.url);
+  if (url.protocol !== "amqps:") return options;
+  const { ca, cert, key } = target.tls;
+  if (ca !== undefined) options.ca = [ca];
+  if (cert !== undefined && key !== undefined) {
+    options.cert = cert;
+    options.key = key;
+    if (url.username === "" && url.password === "") {
+      options.credentials = amqp.credentials.external();
+    }
+  }
+  return options;
+}
+
+/** Node's codes for a server certificate that no trusted CA signed. */
+const UNTRUSTED_CODES = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_UNTRUSTED",
+]);
+
+/** A `BrokerTlsError` for a refused server certificate, else undefined. */
+function tlsError(err: unknown, rawUrl: string): BrokerTlsError | undefined {
+  const code = typeof err === "object" && err !== null
+    ? String((err as { code?: unknown }).code ?? "")
+    : "";
+  const url = new URL(rawUrl);
+  const at = `${url.hostname}:${url.port || "5671"}`;
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+    return new BrokerTlsError(
+      `TLS: the certificate of ${at} is not valid for the name ${url.hostname}`,
+      { cause: err },
+    );
+  }
+  if (UNTRUSTED_CODES.has(code)) {
+    return new BrokerTlsError(
+      `TLS: the certificate of ${at} is not signed by a trusted CA ` +
+        `(${code}; RABBITMQ_CA_FILE names the CA to trust)`,
+      { cause: err },
+    );
+  }
+  if (code.startsWith("CERT_") || code.startsWith("ERR_TLS_") || code.startsWith("ERR_SSL_")) {
+    return new BrokerTlsError(`TLS with ${at} failed (${code})`, { cause: err });
+  }
+  return undefined;
 }
 
 function socketOf(model: amqp.ChannelModel): Socket {

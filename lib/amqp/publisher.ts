@@ -14,23 +14,29 @@
  */
 import type { Tuning } from "../config.ts";
 import { redactUrl } from "../config.ts";
+import type { BrokerConfig } from "../broker_config.ts";
 import { backoff, type BackoffPolicy } from "../async/backoff.ts";
 import { delay } from "../async/delay.ts";
-import { describe, ExchangeMissingError, isAbort } from "../errors.ts";
+import { BrokerTlsError, describe, ExchangeMissingError, isAbort } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { MessageQueue } from "../queue.ts";
-import { AmqpSession, type SessionEvents, type SessionTimeouts } from "./connection.ts";
+import {
+  AmqpSession,
+  type BrokerTarget,
+  type SessionEvents,
+  type SessionTimeouts,
+} from "./connection.ts";
 import { InFlight } from "./in_flight.ts";
 
 /** Options of `Publisher`. */
 export interface PublisherOptions {
-  /** Broker URL (with password; logged only redacted). */
-  url: string;
+  /** The brokers, tried in order, and their TLS material (URLs logged only redacted). */
+  brokers: BrokerConfig;
   /** Existing topic exchange, declared passively. */
   exchange: string;
   /** The shared buffer to publish from. */
   queue: MessageQueue;
-  /** Uses `publishWindow`, `amqpBackoffInitialMs`, `amqpBackoffMaxMs`. */
+  /** Uses `publishWindow`, `amqpBackoffInitialMs`, `amqpBackoffMaxMs`, `amqpProbeIntervalMs`. */
   tuning: Readonly<Tuning>;
   /** Event log. */
   log: Logger;
@@ -50,9 +56,21 @@ const enum Stall {
 /** How the first session attempt that reached the broker ended. */
 type FirstOutcome = { ok: true } | { ok: false; error: unknown };
 
+/** Why the last connection attempt or session ended, and which policy the next wait follows. */
+interface Failure {
+  /** One line, without credentials. */
+  reason: string;
+  /** The broker refused the TCP connection (nothing listening): probe again soon. */
+  refused: boolean;
+  /** Its certificate was refused: a configuration problem, logged as an error. */
+  tls: boolean;
+  /** The broker it happened with (redacted URL). */
+  broker: string;
+}
+
 /** Publishes the queue's messages to RabbitMQ; see the module doc. */
 export class Publisher {
-  #url: string;
+  #targets: BrokerTarget[];
   #exchange: string;
   #queue: MessageQueue;
   #log: Logger;
@@ -60,6 +78,7 @@ export class Publisher {
   #window: number;
   #timeouts: SessionTimeouts;
   #policy: BackoffPolicy;
+  #probePolicy: BackoffPolicy;
   #inFlight: InFlight;
   #session: AmqpSession | undefined;
   #stall = Stall.None;
@@ -75,7 +94,7 @@ export class Publisher {
   #events: SessionEvents;
 
   constructor(opts: PublisherOptions) {
-    this.#url = opts.url;
+    this.#targets = opts.brokers.urls.map((url) => ({ url, tls: opts.brokers.tls }));
     this.#exchange = opts.exchange;
     this.#queue = opts.queue;
     this.#log = opts.log;
@@ -85,10 +104,10 @@ export class Publisher {
       connectMs: opts.tuning.amqpConnectTimeoutMs,
       closeMs: opts.tuning.amqpCloseTimeoutMs,
     };
-    this.#policy = {
-      initialMs: opts.tuning.amqpBackoffInitialMs,
-      maxMs: opts.tuning.amqpBackoffMaxMs,
-    };
+    const { amqpBackoffInitialMs, amqpBackoffMaxMs, amqpProbeIntervalMs } = opts.tuning;
+    this.#policy = { initialMs: amqpBackoffInitialMs, maxMs: amqpBackoffMaxMs };
+    const probeMs = Math.min(amqpProbeIntervalMs, amqpBackoffMaxMs);
+    this.#probePolicy = { initialMs: Math.min(amqpBackoffInitialMs, probeMs), maxMs: probeMs };
     this.#inFlight = new InFlight(this.#window);
     const queue = this.#queue;
     const confirm = (pos: number) => queue.confirm(pos);
@@ -183,45 +202,66 @@ export class Publisher {
     return this.#queue.size;
   }
 
+  /**
+   * Opens sessions until `signal` aborts, trying the brokers in order: every failed attempt and
+   * every lost session moves on to the next one, after a wait. The wait is the capped, jittered
+   * backoff of the attempts since the last session opened; after an attempt the broker refused
+   * outright (nothing listening) it is capped at `amqpProbeIntervalMs` instead, so publishing
+   * resumes soon after a broker comes back. One log line per failed attempt.
+   */
   async #loop(signal: AbortSignal): Promise<void> {
+    const targets = this.#targets;
     let attempt = 0;
-    let reason: string | undefined;
+    let next = 0;
+    let failure: Failure | undefined;
     try {
       while (!signal.aborted) {
-        if (reason !== undefined) {
-          const waitMs = backoff(this.#policy, attempt++);
-          this.#log.warn("amqp_reconnect", { attempt, wait_ms: waitMs, reason });
+        if (failure !== undefined) {
+          const waitMs = backoff(failure.refused ? this.#probePolicy : this.#policy, attempt++);
+          const fields = {
+            attempt,
+            wait_ms: waitMs,
+            broker: failure.broker,
+            reason: failure.reason,
+          };
+          if (failure.tls) this.#log.error("amqp_reconnect", fields);
+          else this.#log.warn("amqp_reconnect", fields);
           if (!await sleep(waitMs, signal)) break;
         }
+        const target = targets[next];
+        const broker = redactUrl(target.url);
+        next = (next + 1) % targets.length;
         let session: AmqpSession;
         try {
-          session = await AmqpSession.open(
-            this.#url,
-            this.#exchange,
-            this.#events,
-            this.#timeouts,
-          );
+          session = await AmqpSession.open(target, this.#exchange, this.#events, this.#timeouts);
         } catch (err) {
           if (err instanceof ExchangeMissingError) {
             if (this.#first === undefined) {
               this.#settleFirst({ ok: false, error: err });
               break;
             }
-            this.#log.error("amqp_exchange_missing", { exchange: this.#exchange });
+            this.#log.error("amqp_exchange_missing", { exchange: this.#exchange, broker });
           }
-          reason = describe(err);
+          failure = {
+            reason: describe(err),
+            refused: errorCode(err) === "ECONNREFUSED",
+            tls: err instanceof BrokerTlsError,
+            broker,
+          };
           continue;
         }
         this.#settleFirst({ ok: true });
         this.#sessionsOpened++;
         attempt = 0;
-        this.#log.info("amqp_connected", { url: redactUrl(this.#url), exchange: this.#exchange });
+        this.#log.info("amqp_connected", { url: broker, exchange: this.#exchange });
+        let reason: string;
         try {
           reason = await this.#serve(session, signal);
         } finally {
           await session.close();
         }
-        if (!signal.aborted) this.#log.warn("amqp_disconnected", { reason });
+        if (!signal.aborted) this.#log.warn("amqp_disconnected", { broker, reason });
+        failure = { reason, refused: false, tls: false, broker };
       }
       this.#log.info("amqp_closed", { unconfirmed: this.#queue.size });
     } finally {
@@ -299,6 +339,11 @@ export class Publisher {
     this.#wake = undefined;
     wake?.();
   }
+}
+
+/** The `code` of a Node-style system error (`ECONNREFUSED`, ...), if any. */
+function errorCode(err: unknown): unknown {
+  return typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
 }
 
 /** Waits `ms`; false when `signal` aborted first. */

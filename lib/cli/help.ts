@@ -5,10 +5,12 @@
  * @module
  */
 import {
+  DEFAULT_BUFFER_BYTES,
   DEFAULT_DOCKER_SOCK,
   DEFAULT_EXCHANGE,
   DEFAULT_MAX_CONTAINERS,
   DEFAULT_MAX_LINE_BYTES,
+  DEFAULT_OVERFLOW,
   ENV_NAMES,
 } from "../config.ts";
 import { EXIT_CONFIG, EXIT_CRASH, EXIT_ENGINE_UNREACHABLE, EXIT_OK } from "../exit_codes.ts";
@@ -27,7 +29,22 @@ export interface VariableHelp {
 export const VARIABLE_HELP: Readonly<Record<(typeof ENV_NAMES)[number], VariableHelp>> = {
   RABBITMQ_URL: {
     default: "required",
-    meaning: "broker, amqp://user:pass@host:port/vhost (not read with --dry-run)",
+    meaning: "broker(s), amqp[s]://user:pass@host:port/vhost, comma-separated (not with --dry-run)",
+  },
+  RABBITMQ_URLS: { default: "unset", meaning: "the same list under another name (set only one)" },
+  RABBITMQ_URL_FILE: {
+    default: "unset",
+    meaning: "file holding the list, read once at start (instead of RABBITMQ_URL)",
+  },
+  RABBITMQ_CA_FILE: { default: "system CAs", meaning: "PEM CA certificates trusted for amqps://" },
+  RABBITMQ_CERT_FILE: {
+    default: "unset",
+    meaning: "PEM client certificate for amqps:// (no user in the URL: EXTERNAL login)",
+  },
+  RABBITMQ_KEY_FILE: { default: "unset", meaning: "its PEM private key" },
+  CREDENTIALS_DIRECTORY: {
+    default: "unset",
+    meaning: "set by systemd: the list is read from its rabbitmq-url when no other is set",
   },
   EXCHANGE: {
     default: DEFAULT_EXCHANGE,
@@ -36,8 +53,8 @@ export const VARIABLE_HELP: Readonly<Record<(typeof ENV_NAMES)[number], Variable
   DOCKER_SOCK: { default: DEFAULT_DOCKER_SOCK, meaning: "the engine's unix socket" },
   DEBUG: { default: "off", meaning: "1: log every Docker request and published message" },
   OVERFLOW: {
-    default: "drop",
-    meaning: "full buffer: drop the newest line (counted), or pause reading Docker",
+    default: DEFAULT_OVERFLOW,
+    meaning: "full buffer: pause reading Docker (lines wait in its log file), or drop (counted)",
   },
   STATE_DIR: { default: "unset", meaning: "folder for checkpoints: resume across restarts" },
   MAX_LINE_BYTES: {
@@ -47,6 +64,10 @@ export const VARIABLE_HELP: Readonly<Record<(typeof ENV_NAMES)[number], Variable
   MAX_CONTAINERS: {
     default: String(DEFAULT_MAX_CONTAINERS),
     meaning: "containers attached at once (one socket each; keep LimitNOFILE above it)",
+  },
+  BUFFER_BYTES: {
+    default: String(DEFAULT_BUFFER_BYTES),
+    meaning: "message bytes the buffer holds, beside its 8192 messages; one longer line passes",
   },
   KAROTTEN_TUNING: { default: "unset", meaning: "JSON overriding intervals and limits" },
   INCLUDE: {

@@ -6,10 +6,11 @@
  *
  * ```
  *  tailContainer: inspect ─> followOnce ─> (EOF) inspect ─┬─ stopped: flush last lines ─> end
- *        ▲                    │ batches of entries         └─ running: discard, backoff ─┐
- *        │                    ▼                                                         │
- *        │             LineSender.send: skip ─> advance position ─> encode ─> offer      │
- *        └──────────────────────────────────────────────────────────────────────────────┘
+ *        ▲                    │ batches of entries         ├─ stopped, paused, engine has a
+ *        │                    │                            │  newer line: re-read (since) ─┐
+ *        │                    ▼                            └─ running: discard, backoff ──┤
+ *        │     LineSender.send: skip ─> advance position ─> encode ─> Handoff (turns)     │
+ *        └────────────────────────────────────────────────────────────────────────────────┘
  * ```
  * @module
  */
@@ -31,6 +32,8 @@ import { type ContainerIdentity, EnvelopeEncoder, identify, messageId } from "..
 import { advance, type Position, raise } from "../positions.ts";
 import type { MessageQueue, OutMessage } from "../queue.ts";
 import { type Completion, type SentLine, SentLines } from "./sent_lines.ts";
+import { LagWatch } from "../lag.ts";
+import { Handoff } from "./handoff.ts";
 import { shortId } from "../short_id.ts";
 import type { ContainerFilter } from "../filter.ts";
 import type { ContainerCounters } from "../telemetry/container_counters.ts";
@@ -109,6 +112,7 @@ export async function tailContainer(
   let firstPass = true;
   let info: ContainerInfo | undefined;
   let options: LogStreamOptions | undefined;
+  let handoff: Handoff | undefined;
   while (!signal.aborted) {
     try {
       info = await docker.inspect(order.id, signal);
@@ -119,6 +123,12 @@ export async function tailContainer(
         return ended("stopped");
       }
       firstPass = false;
+      handoff ??= new Handoff(
+        deps.queue,
+        config.overflow,
+        new LagWatch(order.id, info.Name.replace(/^\//, ""), config.tuning.lagWarnMs, log),
+      );
+      handoff.paused = false;
       const from = resumeFrom(position, order.start, info);
       position = from.position;
       // An exited container's run is read without following: that read is complete on every
@@ -127,11 +137,16 @@ export async function tailContainer(
       // One set of decoding options per tail: a line cut is warned about once per container.
       options ??= streamOptions(deps, info);
       const read = { follow, options };
-      const { stream, sender } = await followOnce(deps, info, from, signal, order, read);
+      const { stream, sender } = await followOnce(deps, info, from, signal, order, read, handoff);
       if (sender.linesRead > 0) attempt = 0;
       if (!(await docker.inspect(order.id, signal)).State.Running) {
-        // dockerd 20.10 too can end the stream of a container that died while reading paused.
-        if (follow && (stream.mayEndEarly || sender.paused) && sender.keepsSent) {
+        // Only the engine says a container stopped; its stream may end before the reader,
+        // paused by a full buffer, took every line (Podman 4.3 does, 250 ms after the death;
+        // dockerd 20.10 can too).
+        if (
+          follow && (stream.mayEndEarly || handoff.paused) && sender.keepsSent &&
+          docker.logsUntilNow !== undefined
+        ) {
           // The line in progress may lack pieces the engine dropped: the full read has it.
           stream.discard();
           await completeLog(deps, info, from.start, sender, options, signal);
@@ -260,6 +275,7 @@ async function followOnce(
   signal: AbortSignal,
   order: TailOrder,
   read: { follow: boolean; options: LogStreamOptions },
+  handoff: Handoff,
 ): Promise<{ stream: LogEntries; sender: LineSender }> {
   const { docker, log, config } = deps;
   const short = shortId(info.Id);
@@ -278,8 +294,10 @@ async function followOnce(
     AbortSignal.any([signal, grace.silence]),
   );
   grace.arm(order.died());
+  // Paused by our own buffer: not the engine's silence.
+  handoff.onWait = (waiting) => waiting ? grace.pause() : grace.kick();
   const keepSent = stream.mayEndEarly === true || config.overflow === "pause";
-  const sender = new LineSender(deps, info.Id, identity, from, grace, counters, keepSent);
+  const sender = new LineSender(info.Id, identity, from, handoff, counters, keepSent);
   log.info("attached", {
     id: short,
     name: identity.containerName,
@@ -371,6 +389,7 @@ class DieGrace {
   readonly #silence = new AbortController();
   #dog: Watchdog | undefined;
   #died: AbortSignal | undefined;
+  #paused = false;
 
   constructor(ms: number, signal: AbortSignal) {
     this.#ms = ms;
@@ -394,13 +413,15 @@ class DieGrace {
     else died.addEventListener("abort", this.#onDied, { once: true });
   }
 
-  /** The stream sent something. */
+  /** The stream sent something, or reading resumed after a pause. */
   kick(): void {
+    this.#paused = false;
     this.#dog?.kick();
   }
 
-  /** Reading paused by our own buffer: not the engine's silence. */
+  /** Reading paused by our own buffer: not the engine's silence (a `die` meanwhile waits too). */
   pause(): void {
+    this.#paused = true;
     this.#dog?.stop();
   }
 
@@ -413,6 +434,7 @@ class DieGrace {
   #onDied = (): void => {
     const signal = this.#signal;
     this.#dog = watchdog(this.#ms, signal);
+    if (this.#paused) this.#dog.stop();
     this.#dog.signal.addEventListener("abort", () => {
       if (!signal.aborted) {
         this.#silence.abort(new DOMException("silent after die", "TimeoutError"));
@@ -421,14 +443,14 @@ class DieGrace {
   };
 }
 
-/** Turns entries into messages: skips what a resume sent already, advances the position, offers. */
+/**
+ * Turns entries into messages: skips what a resume sent already, advances the position, hands
+ * them off (`Handoff`: the overflow policy, turns at a full buffer, lag warnings).
+ */
 class LineSender {
   /** Entries seen, skipped ones included. */
   linesRead = 0;
-  /** Reading waited for room at least once (`OVERFLOW=pause`). */
-  paused = false;
-  readonly #queue: MessageQueue;
-  readonly #pause: boolean;
+  readonly #handoff: Handoff;
   readonly #id: string;
   readonly #short: string;
   readonly #stdout: EnvelopeEncoder;
@@ -436,22 +458,20 @@ class LineSender {
   readonly #position: Position;
   readonly #skipTs: string;
   #skipLeft: number;
-  readonly #grace: DieGrace;
   readonly #counters: ContainerCounters;
   /** The lines sent, kept when the engine may end the stream early. */
   readonly #sent: SentLines | undefined;
 
   constructor(
-    deps: TailDeps,
     id: string,
     identity: ContainerIdentity,
     from: ResumePoint,
-    grace: DieGrace,
+    handoff: Handoff,
     counters: ContainerCounters,
     keepSent: boolean,
   ) {
-    this.#queue = deps.queue;
-    this.#pause = deps.config.overflow === "pause";
+    this.#handoff = handoff;
+    this.#counters = counters;
     this.#id = id;
     this.#short = shortId(id);
     this.#stdout = new EnvelopeEncoder(identity, "stdout");
@@ -459,17 +479,22 @@ class LineSender {
     this.#position = from.position;
     this.#skipTs = from.position.ts;
     this.#skipLeft = from.skip;
-    this.#grace = grace;
-    this.#counters = counters;
     this.#sent = keepSent ? new SentLines(from.position) : undefined;
   }
 
-  /** Offers a batch's messages; with `OVERFLOW=pause`, waits for room before each when full. */
+  /** Hands a batch's messages off; with `OVERFLOW=pause`, waits for its turn when full. */
   async send(batch: readonly LogEntry[], signal: AbortSignal): Promise<void> {
-    for (let i = 0; i < batch.length; i++) {
-      const msg = this.#message(batch[i]);
-      if (msg !== undefined) await this.#offer(msg, signal);
+    const handoff = this.#handoff;
+    try {
+      for (let i = 0; i < batch.length; i++) {
+        const msg = this.#message(batch[i]);
+        if (msg === undefined) continue;
+        while (!handoff.tryAdd(msg)) await handoff.waitForTurn(msg, signal);
+      }
+    } finally {
+      handoff.end();
     }
+    if (this.#position.ts !== "") handoff.checkLag(this.#position.ts);
   }
 
   /** Whether the lines sent are kept (a stream that may end early can be completed). */
@@ -493,14 +518,20 @@ class LineSender {
     completion: Completion,
     signal: AbortSignal,
   ): Promise<number> {
+    const handoff = this.#handoff;
     let added = 0;
-    for (const entry of batch) {
-      const line = this.#sentLine(entry);
-      const seq = completion.next(line);
-      if (seq === undefined) continue;
-      raise(this.#position, line.ts, seq);
-      await this.#offer(this.#envelope(entry, line.ts, seq), signal);
-      added++;
+    try {
+      for (const entry of batch) {
+        const line = this.#sentLine(entry);
+        const seq = completion.next(line);
+        if (seq === undefined) continue;
+        raise(this.#position, line.ts, seq);
+        const msg = this.#envelope(entry, line.ts, seq);
+        while (!handoff.tryAdd(msg)) await handoff.waitForTurn(msg, signal);
+        added++;
+      }
+    } finally {
+      handoff.end();
     }
     return added;
   }
@@ -508,17 +539,6 @@ class LineSender {
   #sentLine(entry: LogEntry): SentLine {
     const ts = entry.ts === "" ? nowRfc3339Nano() : normalizeTimestamp(entry.ts);
     return { stream: entry.stream === "stdout" ? 1 : 2, ts, message: entry.message };
-  }
-
-  async #offer(msg: OutMessage, signal: AbortSignal): Promise<void> {
-    const queue = this.#queue;
-    if (this.#pause && queue.size >= queue.capacity) {
-      this.paused = true;
-      this.#grace.pause();
-      while (queue.size >= queue.capacity) await queue.waitForRoom(signal);
-      this.#grace.kick();
-    }
-    queue.offer(msg);
   }
 
   #message(entry: LogEntry): OutMessage | undefined {

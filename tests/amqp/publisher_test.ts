@@ -31,10 +31,10 @@ function startPublisher(
   exchange: string,
   opts: { url?: string; debug?: boolean; onConfirmed?: (msg: OutMessage) => void } = {},
 ) {
-  const queue = new MessageQueue(TUNING.queueCapacity, opts.onConfirmed);
+  const queue = new MessageQueue(TUNING.queueCapacity, { onConfirmed: opts.onConfirmed });
   const log = new CaptureLog();
   const publisher = new Publisher({
-    url: opts.url ?? RABBIT_URL,
+    brokers: { urls: [opts.url ?? RABBIT_URL], tls: {}, variable: "RABBITMQ_URL" },
     exchange,
     queue,
     tuning: TUNING,
@@ -191,7 +191,8 @@ Deno.test("Publisher stops publishing while the broker blocks it and resumes aft
     let total = 100;
     while (p.queue.offer(testMessage(total + 1))) total++;
     assert.equal(p.queue.offer(testMessage(total + 1)), false);
-    assert.deepEqual(p.queue.takeDropped(), { full: 0, blocked: 2 });
+    const dropped = p.queue.takeDropped();
+    assert.deepEqual([dropped.full, dropped.blocked], [0, 2]);
     await rabbitmqctl("set_vm_memory_high_watermark", "0.4");
     await p.log.waitFor("amqp_unblocked", 10_000);
     await topic.consumer!.waitForAll(total, 10_000);

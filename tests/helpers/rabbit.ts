@@ -35,6 +35,8 @@ export interface Received {
   deliveryMode?: number;
   /** The `message_id` property, if set. */
   messageId?: string;
+  /** When the consumer got it: epoch milliseconds (`Date.now()`). */
+  receivedMs: number;
 }
 
 /** A unique exchange with a queue bound to it by `#`, and everything it received. */
@@ -261,7 +263,7 @@ async function rabbitmqctl(...args: string[]): Promise<string> {
 /** What the consumer keeps of one delivery. */
 function received(msg: amqp.ConsumeMessage): Received {
   const raw = new Uint8Array(msg.content);
-  const r: Received = { routingKey: msg.fields.routingKey, body: {}, raw };
+  const r: Received = { routingKey: msg.fields.routingKey, body: {}, raw, receivedMs: Date.now() };
   try {
     const parsed: unknown = JSON.parse(new TextDecoder().decode(raw));
     if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {

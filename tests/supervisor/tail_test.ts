@@ -22,6 +22,12 @@ function info(running: boolean): ContainerInfo {
   };
 }
 
+/** Lines the queue dropped so far. */
+function dropped(queue: MessageQueue): number {
+  const d = queue.takeDropped();
+  return d.full + d.blocked;
+}
+
 /** One event-loop turn: every pending promise reaction has run. */
 function turn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
@@ -63,7 +69,7 @@ Deno.test("tailContainer waits for room for a stopped container's last line with
   await withDeadline(stopped.promise, 5_000, "the inspection after the stream ended");
   await turn();
   assert.equal(ended, false, "the tail waits for room instead of dropping the last line");
-  assert.deepEqual(queue.takeDropped(), { full: 0, blocked: 0 });
+  assert.equal(dropped(queue), 0);
   // The publisher confirms the first message: room for the last line.
   assert.ok(queue.next());
   queue.confirm(queue.markPublished());
@@ -83,5 +89,5 @@ Deno.test("tailContainer waits for room for a stopped container's last line with
     stdout: 3,
     stderr: 0,
   });
-  assert.deepEqual(queue.takeDropped(), { full: 0, blocked: 0 });
+  assert.equal(dropped(queue), 0);
 });
