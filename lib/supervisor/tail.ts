@@ -140,11 +140,10 @@ export async function tailContainer(
       const { stream, sender } = await followOnce(deps, info, from, signal, order, read, handoff);
       if (sender.linesRead > 0) attempt = 0;
       if (!(await docker.inspect(order.id, signal)).State.Running) {
-        // Only the engine says a container stopped; its stream may end before the reader,
-        // paused by a full buffer, took every line (Podman 4.3 does, 250 ms after the death;
-        // dockerd 20.10 can too).
+        // Only the engine says a container stopped; its stream may end before the reader took
+        // every line (Podman 4.3 does, 250 ms after the death; dockerd 20.10 too, even unpaused).
         if (
-          follow && (stream.mayEndEarly || handoff.paused) && sender.keepsSent &&
+          follow && sender.keepsSent &&
           docker.logsUntilNow !== undefined
         ) {
           // The line in progress may lack pieces the engine dropped: the full read has it.
