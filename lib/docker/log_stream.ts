@@ -5,7 +5,8 @@
  * @module
  */
 import { FrameDemuxer } from "./frames.ts";
-import { LineAssembler, type StreamName } from "./lines.ts";
+import type { StreamName } from "../message.ts";
+import { LineAssembler } from "./lines.ts";
 
 /** One log line as the engine sent it. */
 export interface LogEntry {
