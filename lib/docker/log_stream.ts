@@ -42,19 +42,15 @@ export interface LogEntries extends AsyncIterable<readonly LogEntry[]> {
   discard(): void;
 }
 
-const EMPTY = new Uint8Array(0);
-
 /**
- * Decodes a log body into entry batches. Entries are reused from read to read, so that a line
- * costs no allocation here beyond the decoders' own; a message is a subarray of the read when
- * its line lies in one.
+ * Decodes a log body into entry batches, one array per read (reused). An entry is a small object
+ * that dies young (pooling them measured slower: old objects written with young values); a
+ * message is a subarray of the read when its line lies in one.
  */
 export class LogStream implements LogEntries {
   readonly #body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   readonly #assembler: LineAssembler;
   readonly #demux: FrameDemuxer | undefined;
-  /** Entry objects, reused; the batch holds the first `batch.length` of them. */
-  readonly #pool: LogEntry[] = [];
   readonly #batch: LogEntry[] = [];
 
   /** `body`: the response body's byte pieces, in order (one socket read each). */
@@ -82,7 +78,6 @@ export class LogStream implements LogEntries {
     const batch = this.#batch;
     try {
       for await (const piece of this.#body) {
-        const before = batch.length;
         batch.length = 0;
         let failure: { err: unknown } | undefined;
         try {
@@ -91,7 +86,6 @@ export class LogStream implements LogEntries {
         } catch (err) {
           failure = { err };
         }
-        this.#release(before);
         yield batch;
         if (failure) throw failure.err;
       }
@@ -105,10 +99,8 @@ export class LogStream implements LogEntries {
 
   /** See {@link LogEntries.flush}. */
   flush(): readonly LogEntry[] {
-    const before = this.#batch.length;
     this.#batch.length = 0;
     this.#assembler.flush();
-    this.#release(before);
     return this.#batch;
   }
 
@@ -118,21 +110,6 @@ export class LogStream implements LogEntries {
   }
 
   #add(stream: StreamName, ts: string, message: Uint8Array): void {
-    const batch = this.#batch;
-    let entry = this.#pool[batch.length];
-    if (entry === undefined) {
-      entry = { stream, ts, message };
-      this.#pool.push(entry);
-    } else {
-      entry.stream = stream;
-      entry.ts = ts;
-      entry.message = message;
-    }
-    batch.push(entry);
-  }
-
-  /** Pooled entries past the batch no longer hold on to earlier reads. */
-  #release(before: number): void {
-    for (let i = this.#batch.length; i < before; i++) this.#pool[i].message = EMPTY;
+    this.#batch.push({ stream, ts, message });
   }
 }
