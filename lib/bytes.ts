@@ -16,3 +16,12 @@ export function concatBytes(pieces: readonly Uint8Array[], size?: number): Uint8
   }
   return out;
 }
+
+/** Bytes as Latin-1 text (each byte one character): for protocol text and error samples. */
+export function latin1(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 4096) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 4096) as unknown as number[]);
+  }
+  return s;
+}

@@ -4,7 +4,7 @@
  * at shutdown; read at start so that a restarted karotten resumes where the broker left off.
  * @module
  */
-import { delay } from "./async/delay.ts";
+import { sleep } from "./async/delay.ts";
 import { describe } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import type { Position } from "./positions.ts";
@@ -113,14 +113,7 @@ export class CheckpointStore {
 
   /** Flushes every `intervalMs` until the signal aborts, then once more. */
   async run(intervalMs: number, signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      try {
-        await delay(intervalMs, { signal });
-      } catch {
-        break;
-      }
-      await this.flush();
-    }
+    while (await sleep(intervalMs, signal)) await this.flush();
     await this.flush();
   }
 }

@@ -2,8 +2,9 @@
  * Periodic report of the lines the full buffer refused.
  * @module
  */
-import { delay } from "./async/delay.ts";
+import { sleep } from "./async/delay.ts";
 import type { Logger } from "./log.ts";
+import { shortId } from "./short_id.ts";
 import type { MessageQueue } from "./queue.ts";
 
 /**
@@ -19,17 +20,13 @@ export async function startDropReporter(
   signal: AbortSignal,
 ): Promise<void> {
   while (!signal.aborted) {
-    try {
-      await delay(intervalMs, { signal });
-    } catch (err) {
-      if (!signal.aborted) throw err;
-    }
+    await sleep(intervalMs, signal);
     const { full, blocked, containers } = queue.takeDropped();
     if (full + blocked === 0) continue;
     log.warn("dropped", { lines: full + blocked, full, blocked, containers: containers.size });
     for (const [id, c] of containers) {
       log.warn("dropped_container", {
-        id: id.slice(0, 12),
+        id: shortId(id),
         lines: c.full + c.blocked,
         full: c.full,
         blocked: c.blocked,

@@ -2,6 +2,7 @@
  * The error classes karotten's modules throw and callers catch.
  * @module
  */
+import { latin1 } from "./bytes.ts";
 
 /** Bad configuration: names the environment variable. The daemon exits 2 on it. */
 export class ConfigError extends Error {
@@ -114,12 +115,6 @@ export class BrokerTlsError extends Error {
     super(message, options);
     this.name = "BrokerTlsError";
   }
-}
-
-function latin1(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return s;
 }
 
 /** True for the errors an abort produces (our signal fired). */

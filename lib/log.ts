@@ -25,8 +25,6 @@ export interface Logger {
   warn(event: string, fields?: Fields): void;
   /** Something failed that an operator must look at. */
   error(event: string, fields?: Fields): void;
-  /** True when debug lines are printed (to skip building them otherwise). */
-  readonly debugEnabled: boolean;
 }
 
 /** Options of `createLogger`. */
@@ -63,7 +61,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     write(line + "\n");
   };
   return {
-    debugEnabled,
     debug: (event, fields) => {
       if (debugEnabled) emit("debug", event, fields);
     },

@@ -8,6 +8,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { shortId } from "./short_id.ts";
 import { timestampToNanos } from "./time.ts";
 
 /** Compose project label. */
@@ -23,7 +24,7 @@ export const MAX_NAME_PART_BYTES = 120;
 /** Longest `container_name` and `image` in the envelope, bytes (hash suffix included). */
 export const MAX_FIELD_BYTES = 255;
 
-/** Log stream names. */
+/** The output stream a line came from (a TTY container's merged stream is `stdout`). */
 export type StreamName = "stdout" | "stderr";
 
 /** What the envelope says about a container; fixed while it is attached. */
@@ -59,7 +60,7 @@ export function identify(
     project: p,
     service: s,
     containerName: capBytes(containerName, MAX_FIELD_BYTES),
-    containerId: id.slice(0, 12),
+    containerId: shortId(id),
     image: capBytes(image, MAX_FIELD_BYTES),
   };
 }

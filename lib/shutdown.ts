@@ -1,6 +1,6 @@
 /**
  * Signals → one root abort. The first SIGTERM or SIGINT stops reading; draining follows in the
- * order `main.ts` sets.
+ * order `daemon.ts` sets.
  * @module
  */
 

@@ -27,7 +27,6 @@ Deno.test("startDropReporter logs drops once per interval, per container, and th
     info: record,
     warn: record,
     error: record,
-    debugEnabled: false,
   };
   const ctl = new AbortController();
   q.offer(MSG);

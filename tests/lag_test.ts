@@ -13,7 +13,6 @@ function recorder(): { log: Logger; lines: { level: string; event: string; field
       info: at("info"),
       warn: at("warn"),
       error: at("error"),
-      debugEnabled: false,
     },
   };
 }

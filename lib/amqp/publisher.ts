@@ -16,8 +16,8 @@ import type { Tuning } from "../config.ts";
 import { redactUrl } from "../config.ts";
 import type { BrokerConfig } from "../broker_config.ts";
 import { backoff, type BackoffPolicy } from "../async/backoff.ts";
-import { delay } from "../async/delay.ts";
-import { BrokerTlsError, describe, ExchangeMissingError, isAbort } from "../errors.ts";
+import { delay, sleep } from "../async/delay.ts";
+import { BrokerTlsError, describe, ExchangeMissingError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { MessageQueue } from "../queue.ts";
 import {
@@ -240,7 +240,7 @@ export class Publisher {
               this.#settleFirst({ ok: false, error: err });
               break;
             }
-            this.#log.error("amqp_exchange_missing", { exchange: this.#exchange, broker });
+            this.#log.error("exchange_missing", { exchange: this.#exchange, broker });
           }
           failure = {
             reason: describe(err),
@@ -344,15 +344,4 @@ export class Publisher {
 /** The `code` of a Node-style system error (`ECONNREFUSED`, ...), if any. */
 function errorCode(err: unknown): unknown {
   return typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
-}
-
-/** Waits `ms`; false when `signal` aborted first. */
-async function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  try {
-    await delay(ms, { signal });
-    return true;
-  } catch (err) {
-    if (signal.aborted && (isAbort(err) || err === signal.reason)) return false;
-    throw err;
-  }
 }

@@ -1,7 +1,8 @@
 /**
- * Capped exponential backoff with full jitter, as a pure function.
+ * Capped exponential backoff with full jitter, as a pure function, and the engine's retry policy.
  * @module
  */
+import type { Tuning } from "../config.ts";
 
 /** Backoff bounds in milliseconds. */
 export interface BackoffPolicy {
@@ -23,4 +24,9 @@ export function backoff(
 ): number {
   const exp = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30));
   return Math.round(exp * (0.5 + random() / 2));
+}
+
+/** The policy of every retry towards the engine (logs streams, events stream, listing). */
+export function reattachBackoff(tuning: Readonly<Tuning>): BackoffPolicy {
+  return { initialMs: tuning.reattachBackoffInitialMs, maxMs: tuning.reattachBackoffMaxMs };
 }

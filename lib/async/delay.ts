@@ -1,5 +1,6 @@
 /**
- * The only way karotten sleeps.
+ * The only way karotten sleeps: `delay` rejects on abort, `sleep` answers whether the time ran
+ * out (for loops that end on abort).
  * @module
  */
 
@@ -18,4 +19,15 @@ export function delay(ms: number, options: { signal?: AbortSignal } = {}): Promi
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** Waits `ms`; resolves true when the time ran out, false as soon as `signal` aborts. */
+export async function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  try {
+    await delay(ms, { signal });
+    return true;
+  } catch (err) {
+    if (signal.aborted) return false;
+    throw err;
+  }
 }

@@ -3,7 +3,7 @@
  * after `idleTimeoutMs` unused. Only this module calls `Deno.connect`.
  * @module
  */
-import { delay } from "../async/delay.ts";
+import { sleep } from "../async/delay.ts";
 
 /** Pool limits. */
 export interface PoolOptions {
@@ -27,16 +27,6 @@ export class ConnectionPool {
   constructor(path: string, options: PoolOptions) {
     this.#path = path;
     this.#options = options;
-  }
-
-  /** The socket path. */
-  get path(): string {
-    return this.#path;
-  }
-
-  /** Idle connections held now. */
-  get idleCount(): number {
-    return this.#idle.length;
   }
 
   /** An idle connection (newest first) or a new one; `reused` says which. */
@@ -77,12 +67,7 @@ export class ConnectionPool {
   async run(signal: AbortSignal): Promise<void> {
     const period = Math.max(10, Math.floor(this.#options.idleTimeoutMs / 4));
     try {
-      while (!signal.aborted) {
-        await delay(period, { signal });
-        this.sweep();
-      }
-    } catch (err) {
-      if (!signal.aborted) throw err;
+      while (await sleep(period, signal)) this.sweep();
     } finally {
       this.clear();
     }

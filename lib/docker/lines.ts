@@ -10,9 +10,7 @@ import {
   timestampPrefixEnd,
 } from "./timestamp_prefix.ts";
 import { concatBytes } from "../bytes.ts";
-
-/** The output stream a line came from. */
-export type StreamName = "stdout" | "stderr";
+import type { StreamName } from "../message.ts";
 
 /** The engine splits longer lines into pieces of this many bytes, each with the same timestamp. */
 export const ENGINE_PIECE_BYTES = 16384;

@@ -5,7 +5,8 @@
  * @module
  */
 import { FrameDemuxer } from "./frames.ts";
-import { LineAssembler, type StreamName } from "./lines.ts";
+import type { StreamName } from "../message.ts";
+import { LineAssembler } from "./lines.ts";
 
 /** One log line as the engine sent it. */
 export interface LogEntry {
@@ -46,19 +47,15 @@ export interface LogEntries extends AsyncIterable<readonly LogEntry[]> {
   readonly mayEndEarly?: boolean;
 }
 
-const EMPTY = new Uint8Array(0);
-
 /**
- * Decodes a log body into entry batches. Entries are reused from read to read, so that a line
- * costs no allocation here beyond the decoders' own; a message is a subarray of the read when
- * its line lies in one.
+ * Decodes a log body into entry batches, one array per read (reused). An entry is a small object
+ * that dies young (pooling them measured slower: old objects written with young values); a
+ * message is a subarray of the read when its line lies in one.
  */
 export class LogStream implements LogEntries {
   readonly #body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   readonly #assembler: LineAssembler;
   readonly #demux: FrameDemuxer | undefined;
-  /** Entry objects, reused; the batch holds the first `batch.length` of them. */
-  readonly #pool: LogEntry[] = [];
   readonly #batch: LogEntry[] = [];
   /** See {@link LogEntries.mayEndEarly}. */
   readonly mayEndEarly: boolean;
@@ -96,7 +93,6 @@ export class LogStream implements LogEntries {
     const batch = this.#batch;
     try {
       for await (const piece of this.#body) {
-        const before = batch.length;
         batch.length = 0;
         let failure: { err: unknown } | undefined;
         try {
@@ -105,7 +101,6 @@ export class LogStream implements LogEntries {
         } catch (err) {
           failure = { err };
         }
-        this.#release(before);
         yield batch;
         if (failure) throw failure.err;
       }
@@ -119,10 +114,8 @@ export class LogStream implements LogEntries {
 
   /** See {@link LogEntries.flush}. */
   flush(): readonly LogEntry[] {
-    const before = this.#batch.length;
     this.#batch.length = 0;
     this.#assembler.flush();
-    this.#release(before);
     return this.#batch;
   }
 
@@ -132,21 +125,6 @@ export class LogStream implements LogEntries {
   }
 
   #add(stream: StreamName, ts: string, message: Uint8Array): void {
-    const batch = this.#batch;
-    let entry = this.#pool[batch.length];
-    if (entry === undefined) {
-      entry = { stream, ts, message };
-      this.#pool.push(entry);
-    } else {
-      entry.stream = stream;
-      entry.ts = ts;
-      entry.message = message;
-    }
-    batch.push(entry);
-  }
-
-  /** Pooled entries past the batch no longer hold on to earlier reads. */
-  #release(before: number): void {
-    for (let i = this.#batch.length; i < before; i++) this.#pool[i].message = EMPTY;
+    this.#batch.push({ stream, ts, message });
   }
 }

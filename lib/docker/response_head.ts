@@ -2,7 +2,7 @@
  * Push parser for the status line and headers of an HTTP/1.x response.
  * @module
  */
-import { concatBytes } from "../bytes.ts";
+import { concatBytes, latin1 } from "../bytes.ts";
 import { ProtocolError } from "../errors.ts";
 
 /** Default cap for status line plus headers plus the blank line, bytes (64 KiB). */
@@ -86,14 +86,6 @@ export class ResponseHeadReader {
     this.#pieces = [];
     return { head: parseHead(bytes), rest: chunk.subarray(end) };
   }
-}
-
-function latin1(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 4096) {
-    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 4096) as unknown as number[]);
-  }
-  return s;
 }
 
 /** Parses a complete head ending in `\r\n\r\n`. */

@@ -195,7 +195,7 @@ export class Supervisor {
           if (this.#tails.has(c.Id) || this.#unreadable.has(c.Id) || this.#filtered.has(c.Id)) {
             continue;
           }
-          if (!first) log.info("reconcile_attach", { id: c.Id.slice(0, 12) });
+          if (!first) log.info("reconcile_attach", { id: shortId(c.Id) });
           this.#attach(c.Id, first ? { kind: "now" } : { kind: "run" }, signal);
         }
         // Attached before this listing was asked for, yet not running: its `die` event was
@@ -204,7 +204,7 @@ export class Supervisor {
           if (listed.has(id) || tail.attachedAt >= cmd.requestedAt || tail.died.signal.aborted) {
             continue;
           }
-          log.info("reconcile_gone", { id: id.slice(0, 12) });
+          log.info("reconcile_gone", { id: shortId(id) });
           tail.died.abort();
         }
         for (const id of this.#unreadable.keys()) if (!listed.has(id)) this.#unreadable.delete(id);

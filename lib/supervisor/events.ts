@@ -3,8 +3,8 @@
  * when it has been silent for the watchdog period (a stream can hang without closing).
  * @module
  */
-import { backoff } from "../async/backoff.ts";
-import { delay } from "../async/delay.ts";
+import { backoff, reattachBackoff } from "../async/backoff.ts";
+import { sleep } from "../async/delay.ts";
 import { watchdog } from "../async/watchdog.ts";
 import type { Tuning } from "../config.ts";
 import type { DockerClient, DockerEvent } from "../docker/api.ts";
@@ -27,7 +27,7 @@ export async function followEvents(
   log: Logger,
   signal: AbortSignal,
 ): Promise<void> {
-  const policy = { initialMs: tuning.reattachBackoffInitialMs, maxMs: tuning.reattachBackoffMaxMs };
+  const policy = reattachBackoff(tuning);
   const handlers = {
     onUnparsable: (sample: string) => log.warn("event_unparsable", { sample }),
     onInvalid: (problem: string, sample: string) =>
@@ -65,10 +65,6 @@ export async function followEvents(
       dog.stop();
     }
     if (worked) attempt = 0;
-    try {
-      await delay(backoff(policy, attempt++), { signal });
-    } catch {
-      break;
-    }
+    if (!await sleep(backoff(policy, attempt++), signal)) break;
   }
 }

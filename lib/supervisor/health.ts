@@ -3,7 +3,7 @@
  * that its supervisor (systemd) restarts it from a clean state.
  * @module
  */
-import { delay } from "../async/delay.ts";
+import { sleep } from "../async/delay.ts";
 import type { Tuning } from "../config.ts";
 import type { DockerClient } from "../docker/api.ts";
 import { describe } from "../errors.ts";
@@ -24,11 +24,7 @@ export async function watchHealth(
 ): Promise<void> {
   let failures = 0;
   while (!signal.aborted) {
-    try {
-      await delay(tuning.pingIntervalMs, { signal });
-    } catch {
-      return;
-    }
+    if (!await sleep(tuning.pingIntervalMs, signal)) return;
     try {
       const timeout = AbortSignal.any([signal, AbortSignal.timeout(tuning.headerTimeoutMs)]);
       await docker.ping(timeout);

@@ -3,8 +3,8 @@
  * that events the engine dropped cannot leave a container unattached.
  * @module
  */
-import { backoff } from "../async/backoff.ts";
-import { delay } from "../async/delay.ts";
+import { backoff, reattachBackoff } from "../async/backoff.ts";
+import { sleep } from "../async/delay.ts";
 import type { Tuning } from "../config.ts";
 import type { ContainerSummary, DockerClient } from "../docker/api.ts";
 import { describe } from "../errors.ts";
@@ -31,10 +31,7 @@ export class Reconciler {
     log: Logger,
     signal: AbortSignal,
   ): Promise<void> {
-    const policy = {
-      initialMs: tuning.reattachBackoffInitialMs,
-      maxMs: tuning.reattachBackoffMaxMs,
-    };
+    const policy = reattachBackoff(tuning);
     let failures = 0;
     while (!signal.aborted) {
       let wait = tuning.reconcileIntervalMs;
@@ -53,11 +50,8 @@ export class Reconciler {
         this.#wake = new AbortController();
         continue;
       }
-      try {
-        await delay(wait, { signal: AbortSignal.any([signal, wake.signal]) });
-      } catch {
-        if (signal.aborted) return;
-      }
+      await sleep(wait, AbortSignal.any([signal, wake.signal]));
+      if (signal.aborted) return;
       if (wake.signal.aborted) this.#wake = new AbortController();
     }
   }

@@ -14,8 +14,8 @@
  * ```
  * @module
  */
-import { backoff } from "../async/backoff.ts";
-import { delay } from "../async/delay.ts";
+import { backoff, reattachBackoff } from "../async/backoff.ts";
+import { sleep } from "../async/delay.ts";
 import { type Watchdog, watchdog } from "../async/watchdog.ts";
 import type { Config } from "../config.ts";
 import type {
@@ -102,10 +102,7 @@ export async function tailContainer(
 ): Promise<TailResult> {
   const { docker, log, config } = deps;
   const short = shortId(order.id);
-  const policy = {
-    initialMs: config.tuning.reattachBackoffInitialMs,
-    maxMs: config.tuning.reattachBackoffMaxMs,
-  };
+  const policy = reattachBackoff(config.tuning);
   let position = order.position && { ...order.position };
   const ended = (end: TailEnd): TailResult => ({ end, position });
   let attempt = 0;
@@ -168,11 +165,7 @@ export async function tailContainer(
     }
     const wait = backoff(policy, attempt++);
     log.debug("reattach_wait", { id: short, wait_ms: wait });
-    try {
-      await delay(wait, { signal });
-    } catch {
-      break;
-    }
+    if (!await sleep(wait, signal)) break;
   }
   return ended("aborted");
 }

@@ -208,7 +208,6 @@ export function testMessage(n: number, size = 64): OutMessage {
 export class CaptureLog implements Logger {
   /** Every event so far. */
   readonly events: { level: string; event: string; fields: Fields }[] = [];
-  readonly debugEnabled = false;
   #changed = new Condition();
   #verbose = Deno.env.get("TEST_VERBOSE") !== undefined;
 

@@ -235,7 +235,7 @@ Deno.test("Publisher reports a missing exchange on reconnect and retries until i
     await topic.consumer!.waitForCount(5, 5_000);
     await admin((ch) => ch.deleteExchange(topic.exchange).then(() => {}));
     p.queue.offer(testMessage(6)); // publishing into the missing exchange closes the channel
-    await p.log.waitFor("amqp_exchange_missing", 10_000, 2);
+    await p.log.waitFor("exchange_missing", 10_000, 2);
     await admin(async (ch) => {
       await ch.assertExchange(topic.exchange, "topic", { durable: false });
     });

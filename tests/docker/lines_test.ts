@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ENGINE_PIECE_BYTES, LineAssembler, type StreamName } from "../../lib/docker/lines.ts";
+import { ENGINE_PIECE_BYTES, LineAssembler } from "../../lib/docker/lines.ts";
+import type { StreamName } from "../../lib/message.ts";
 import { bytes, concat, random, randomPieces, RUN_SEED, splits, text } from "./_split.ts";
 
 const TS = "2026-11-25T20:24:44.123456789Z";

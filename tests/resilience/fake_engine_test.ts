@@ -28,12 +28,10 @@ import {
 import { type Karotten, startKarotten, withLogTail } from "../helpers/karotten.ts";
 import { type Binding, freshBinding, RABBIT_URL, type Received } from "../helpers/rabbit.ts";
 import { concatBytes } from "../../lib/bytes.ts";
+import { assertOnlyReads } from "../helpers/read_only.ts";
 
 /** Longest wait for anything the daemon should do within a second or so. */
 const STEP_TIMEOUT_MS = 15_000;
-
-/** Every request karotten may make: a GET of these paths, optionally `/vX.Y`-prefixed. */
-const ALLOWED_PATH = /^(\/v\d+\.\d+)?(\/_ping|\/events|\/containers\/[^?]+)(\?.*)?$/;
 
 // ---------------------------------------------------------------------------------------------
 // Fake containers and their answers
@@ -195,14 +193,6 @@ async function withFake(
   }
   assert.equal(code, expectedExit, "karotten's exit code");
   assertOnlyReads(engine.requests);
-}
-
-function assertOnlyReads(requests: readonly RecordedRequest[]): void {
-  assert.ok(requests.length > 0, "the fake engine got no request at all");
-  for (const r of requests) {
-    assert.equal(r.method, "GET", `${r.method} ${r.path}`);
-    assert.match(r.path, ALLOWED_PATH);
-  }
 }
 
 /** Requests whose path (without a version prefix and query) matches `re`. */

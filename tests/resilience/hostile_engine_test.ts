@@ -360,7 +360,7 @@ Deno.test("hostile engine: a container named after the broker password is logged
       );
       const starting = await k.waitForLog(/ info starting /, STEP_TIMEOUT_MS);
       assert.ok(!starting.includes(`:${password}@`), starting);
-      assert.match(starting, /broker=amqps?:\/\/[^:]+:\*\*\*@/);
+      assert.match(starting, / brokers=amqps?:\/\/[^:]+:\*\*\*@/);
     },
   );
 });

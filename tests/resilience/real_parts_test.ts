@@ -14,6 +14,7 @@ import amqp from "amqplib";
 import type { Tuning } from "../../lib/config.ts";
 import { EXIT_OK } from "../../lib/exit_codes.ts";
 import { waitFor, withDeadline } from "../helpers/deadline.ts";
+import { assertOnlyReads, loggedRequests } from "../helpers/read_only.ts";
 import {
   type EngineOptions,
   startEngine,
@@ -36,9 +37,6 @@ const START_TIMEOUT_MS = 20_000;
 const DELIVERY_TIMEOUT_MS = 30_000;
 /** Longest wait for karotten to exit after SIGTERM (its grace period is at most 5 s). */
 const EXIT_TIMEOUT_MS = 15_000;
-
-/** What a karotten request may be: a read of these paths, optionally `/vX.Y`-prefixed. */
-const ALLOWED_PATH = /^"?(\/v\d+\.\d+)?(\/_ping|\/events|\/containers\/[^?"]+)(\?[^"]*)?"?$/;
 
 /** `sh` printing `n 1`, `n 2`, ... every `sleepS` seconds (after each `every` lines) until TERM. */
 function ticker(sleepS: number, every = 1): string {
@@ -65,13 +63,6 @@ async function printed(engine: TestEngine, id: string): Promise<number> {
 }
 
 const linesMatching = (k: Karotten, re: RegExp) => k.lines.filter((l) => re.test(l));
-
-/** Every Docker request the daemon logged (`DEBUG=1`) is a read of an allowed path. */
-function assertOnlyReads(k: Karotten): void {
-  const gets = linesMatching(k, / debug docker_get /);
-  assert.ok(gets.length > 0, "no docker_get line: is DEBUG=1 set?");
-  for (const line of gets) assert.match(/ path=(.*)$/.exec(line)?.[1] ?? line, ALLOWED_PATH);
-}
 
 interface Ctx {
   engine: TestEngine;
@@ -127,7 +118,7 @@ async function withRealParts(setup: Setup, body: (ctx: Ctx) => Promise<void>): P
     }
   }
   assert.equal(code, EXIT_OK, "karotten's exit code on SIGTERM");
-  if (setup.debug !== false) assertOnlyReads(k!);
+  if (setup.debug !== false) assertOnlyReads(loggedRequests(k!.lines));
 }
 
 /**
@@ -273,7 +264,7 @@ Deno.test("exchange deleted under karotten: it re-checks the exchange on every r
         const ch = await admin.createChannel();
         await ch.deleteExchange(binding.exchange);
         // The next publish closes karotten's channel; each reconnect finds no exchange.
-        await waitFor(() => linesMatching(k, / error amqp_exchange_missing /).length >= 2, {
+        await waitFor(() => linesMatching(k, / error exchange_missing /).length >= 2, {
           timeoutMs: DELIVERY_TIMEOUT_MS,
           what: "two failed passive checks of the deleted exchange",
         });

@@ -8,7 +8,7 @@ import { MessageQueue, type OutMessage } from "../../lib/queue.ts";
 function recorder(): { log: Logger; events: string[] } {
   const events: string[] = [];
   const at = (event: string, _fields?: Fields) => events.push(event);
-  return { events, log: { debug: at, info: at, warn: at, error: at, debugEnabled: false } };
+  return { events, log: { debug: at, info: at, warn: at, error: at } };
 }
 
 function msg(container: string, seq: number, timestamp = new Date().toISOString()): OutMessage {

@@ -101,6 +101,8 @@ Deno.test("METRICS_ADDR serves /metrics and /healthz through a broker bounce and
     DOCKER_SOCK: engine.sock,
     EXCHANGE: binding.exchange,
     METRICS_ADDR: `127.0.0.1:${port}`,
+    // Drop mode, so that the outage also shows the drop counter moving.
+    OVERFLOW: "drop",
     KAROTTEN_TUNING: JSON.stringify({
       queueCapacity: QUEUE_CAPACITY,
       pingIntervalMs: 100,
