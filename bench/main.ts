@@ -6,7 +6,8 @@
  *
  * 1. raw Docker read rate · 2. raw broker ingest · 3. karotten end to end · 4. its CPU and
  * memory, with the buffer full of short and of 1 MiB lines · 5. fan-in lag and loss · 6. attach
- * latency · 7. fairness: a quiet container's lag beside a burst. Prints a table, writes
+ * latency · 7. fairness: a quiet container's lag beside a burst · 8. beside the peer
+ * (`versus.ts`, with `KAROTTEN_BENCH_PEER`). Prints a table, writes
  * `bench/results.json` and `bench/results.svg`. `BENCH_LINES` changes N (default 200000).
  * `BENCH_PHASES=e2e,fairness` runs only those phases (names in `PHASE_NAMES`) and prints their
  * figures as JSON, writing no results file.
@@ -45,6 +46,8 @@ import {
 } from "./pipeline.ts";
 import { environment, type Results, svg, table, targets } from "./report.ts";
 import { type Fairness, type LongLinesFull, longLinesFull, noisyNeighbour } from "./overflow.ts";
+import { runVersus, type Versus, VERSUS_PARTS } from "./versus.ts";
+import { versusConditions, versusTable, versusTargets } from "./report_versus.ts";
 
 /** N: lines per throughput run. */
 const LINES = Number(Deno.env.get("BENCH_LINES") ?? 200_000);
@@ -85,6 +88,12 @@ const PHASE_NAMES = [
   "full",
   "long",
   "fairness",
+  "versus",
+  "versus-burst",
+  "versus-strace",
+  "versus-idle",
+  "versus-fanin",
+  "versus-soak",
 ] as const;
 const phasesWanted = (Deno.env.get("BENCH_PHASES") ?? "").split(",").map((s) => s.trim())
   .filter((s) => s !== "");
@@ -509,6 +518,14 @@ async function run(): Promise<Results | Partial> {
       progress(`   VmHWM ${(long.hwmBytes / 1024 / 1024).toFixed(1)} MB`);
     }
 
+    const versusParts = VERSUS_PARTS.filter((p) => want("versus") || want(`versus-${p}`));
+    let versus: Versus | undefined;
+    if (versusParts.length > 0) {
+      progress(`8. beside the peer: ${versusParts.join(", ")}`);
+      versus = await runVersus(engine, docker, versusParts, progress);
+      got.versus = versus;
+    }
+
     if (phasesWanted.length > 0) return got;
     const deno = Deno.version;
     return {
@@ -541,6 +558,7 @@ async function run(): Promise<Results | Partial> {
       fanIn: fan!,
       attach: attach!,
       fairness: fairness!,
+      versus,
     };
   } finally {
     pool.clear();
@@ -561,14 +579,17 @@ if (import.meta.main) {
   const ran = await run();
   if (phasesWanted.length > 0) {
     console.log(JSON.stringify(ran, null, 2));
+    const v = (ran as Partial).versus as Versus | undefined;
+    if (v !== undefined) printVersus(v);
     Deno.exit(0);
   }
   const results = ran as Results;
-  const tg = targets(results);
+  const tg = [...targets(results), ...(results.versus ? versusTargets(results.versus) : [])];
   console.log(environment(results).join("\n"));
   console.log();
   console.log(table(results));
   console.log();
+  if (results.versus) printVersus(results.versus);
   const missed = tg.filter((t) => !t.holds);
   console.log(
     missed.length === 0
@@ -583,4 +604,21 @@ if (import.meta.main) {
   );
   await Deno.writeTextFile(new URL("results.svg", OUT_DIR), svg(results));
   console.error(`wrote bench/results.json and bench/results.svg`);
+}
+
+/** Prints the side-by-side table, its conditions and its targets. */
+function printVersus(v: Versus): void {
+  console.log(versusConditions(v).join("\n"));
+  console.log();
+  console.log(versusTable(v));
+  console.log();
+  for (const t of versusTargets(v)) {
+    const op = t.op === ">=" ? "≥" : "≤";
+    console.log(
+      `${t.holds ? "holds" : "MISSED"}: ${t.name}: ${t.value.toFixed(2)} ${op} ${
+        t.limit.toFixed(2)
+      } ${t.unit}`,
+    );
+  }
+  console.log();
 }

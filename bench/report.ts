@@ -7,6 +7,8 @@ import type { Machine } from "./_proc.ts";
 import type { Attach, EndToEnd, FanIn, FullBuffer } from "./pipeline.ts";
 import type { PublishRate, ReadRate, ShipRate } from "./raw.ts";
 import type { Fairness, LongLinesFull } from "./overflow.ts";
+import type { Versus } from "./versus.ts";
+import { versusPanelHeight, versusSvg } from "./report_versus.ts";
 
 /** Versions of the parts measured. */
 export interface Versions {
@@ -72,6 +74,8 @@ export interface Results {
   fanIn: FanIn;
   /** 6: attach latency. */
   attach: Attach;
+  /** 8: beside the peer (`versus.ts`). */
+  versus?: Versus;
 }
 
 /** One target of the issue and whether this run meets it. */
@@ -313,7 +317,8 @@ function esc(s: string): string {
  */
 export function svg(r: Results): string {
   const W = 820;
-  const H = 330;
+  const BASE_H = 330;
+  const H = BASE_H + (r.versus ? versusPanelHeight() : 0);
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
@@ -409,16 +414,19 @@ export function svg(r: Results): string {
   ], [{ label: "250 ms", value: 250 }, { label: "300 ms", value: 300 }]);
   const e = r.endToEnd;
   out.push(
-    `<text x="20" y="${H - 34}" fill="#333">karotten: ${fix(e.cpuUsPerLine)} µs CPU per line; ` +
+    `<text x="20" y="${BASE_H - 34}" fill="#333">karotten: ${
+      fix(e.cpuUsPerLine)
+    } µs CPU per line; ` +
       `max RSS ${mb(e.hwmBytes)} end to end, ${mb(r.fullBuffer.hwmBytes)} with the buffer ` +
       `full; fan-in ${r.fanIn.containers} × ${r.fanIn.ratePerContainer} lines/s: ${
         int(r.fanIn.lost)
       } lines lost.</text>`,
-    `<text x="20" y="${H - 16}" fill="#333">The machine was ${
+    `<text x="20" y="${BASE_H - 16}" fill="#333">The machine was ${
       pct(e.machineBusy)
     } busy during end to end (RabbitMQ ${fix(e.cpuUs.rabbitmq ?? NaN, 0)}, dockerd ${
       fix(e.cpuUs.dockerd ?? NaN, 0)
     }, karotten ${fix(e.cpuUsPerLine, 0)} µs CPU per line).</text>`,
+    ...(r.versus ? versusSvg(r.versus, BASE_H, W) : []),
     `</svg>`,
   );
   return out.join("\n") + "\n";
