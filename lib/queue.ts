@@ -3,15 +3,20 @@
  * they share.
  *
  * ```
- *  readers ──offer()──▶ [ confirmed-head … in flight … unpublished ] ──next()/markPublished()──▶ publisher
- *                        ▲ head advances only past confirmed slots ◀──confirm()/nack()──┘
+ *  readers ──offer()/add()──▶ ring [ held: unpublished · in flight · confirmed ] ──▶ publisher
+ *                              │ per container: its messages linked in order        next()
+ *                              └ containers with unpublished messages, in rotation ─▶ markPublished()
+ *                                head advances only past confirmed slots ◀── confirm()/nack()
  * ```
  *
  * A ring of `capacity` slots addressed by absolute positions (`pos % capacity`). A message keeps
  * its slot until the broker confirms it, so published-but-unconfirmed messages count against the
- * capacity. Confirms may come out of order; a nack makes the message unpublished again, and
- * `next()` hands out the oldest unpublished message first. Every operation is O(1) amortized and
- * allocates nothing per message.
+ * capacity. The publisher takes one message per container in turn (`next()` rotates between the
+ * containers that have unpublished messages), each container's oldest unpublished first: a quiet
+ * container's line waits one round, not behind the whole buffer. Confirms may come out of order;
+ * the head (and `onConfirmed`) advances in ring order, which keeps every container's order. A
+ * nack makes the message unpublished again and first in its container's line. Every operation
+ * is O(1) amortized and allocates nothing per message (typed-array links between slots).
  *
  * Bounded twice: at most `capacity` messages and `budgetBytes` of bodies (one add and one
  * subtract per message); a single body larger than the budget is taken into an empty queue.
@@ -72,6 +77,8 @@ export interface QueueOptions {
 
 /** Messages a reader may add in one turn while readers take turns at a full queue. */
 export const TURN_MESSAGES = 256;
+/** Spare `Line` records kept for containers that come back (beyond these, the GC takes them). */
+const SPARE_LINES = 64;
 
 const UNPUBLISHED = 0;
 const IN_FLIGHT = 1;
@@ -88,14 +95,24 @@ export class MessageQueue {
 
   #slots: (OutMessage | undefined)[];
   #state: Uint8Array;
+  /** Per slot: the slot of the next message of the same container, or -1. */
+  #link: Int32Array;
+  /** Per slot: its container's line. */
+  #lineOf: (Line | undefined)[];
+  /** The line of each container with messages held. */
+  #lines = new Map<string, Line>();
+  #spare: Line[] = [];
+  /** Lines with unpublished messages, in publishing rotation (linked by `Line.next`). */
+  #readyHead: Line | undefined = undefined;
+  #readyTail: Line | undefined = undefined;
+  /** Bumped by `rewind()` to mark the lines it has reset. */
+  #epoch = 0;
   /** Absolute position of the oldest held message (never confirmed: the head skips those). */
   #head = 0;
   /** Absolute position one past the newest message. */
   #tail = 0;
-  /** No unpublished message lies before this position. */
-  #cursor = 0;
-  /** One past the highest position ever marked in flight (bounds `rewind()`). */
-  #highWater = 0;
+  /** Messages marked confirmed since start (released or still behind an unconfirmed one). */
+  #marked = 0;
   /** Body bytes of the messages held. */
   #bytes = 0;
   /** Totals since start: never reset (metrics); `takeDropped` reports the growth. */
@@ -128,6 +145,8 @@ export class MessageQueue {
     this.#turns = new Turns(TURN_MESSAGES, (need) => this.#fits(need));
     this.#slots = new Array<OutMessage | undefined>(capacity).fill(undefined);
     this.#state = new Uint8Array(capacity);
+    this.#link = new Int32Array(capacity);
+    this.#lineOf = new Array<Line | undefined>(capacity).fill(undefined);
     this.#onConfirmed = onConfirmed;
   }
 
@@ -164,6 +183,11 @@ export class MessageQueue {
   /** Messages confirmed by the broker (and released) since start. */
   get confirmedTotal(): number {
     return this.#confirmed;
+  }
+
+  /** Confirmed messages still holding their slot behind an older unconfirmed one. */
+  get confirmedHeld(): number {
+    return this.#marked - this.#confirmed;
   }
 
   /** The oldest message held (the next to be confirmed), or undefined when empty. */
@@ -245,7 +269,36 @@ export class MessageQueue {
     this.#state[slot] = UNPUBLISHED;
     this.#tail++;
     this.#bytes += msg.body.length;
+    let line = this.#lines.get(msg.containerId);
+    if (line === undefined) {
+      line = this.#spare.pop() ?? new Line();
+      line.key = msg.containerId;
+      this.#lines.set(line.key, line);
+    }
+    this.#lineOf[slot] = line;
+    this.#link[slot] = -1;
+    if (line.last >= 0) this.#link[line.last] = slot;
+    else line.first = slot;
+    line.last = slot;
+    if (line.unpublished++ === 0) {
+      line.cursor = slot;
+      this.#enqueue(line);
+    }
     if (this.#messageWaiters.size > 0) this.#messageWaiters.wake(Infinity);
+  }
+
+  /** Puts `line` at the back of the publishing rotation. */
+  #enqueue(line: Line): void {
+    line.next = undefined;
+    if (this.#readyTail === undefined) this.#readyHead = line;
+    else this.#readyTail.next = line;
+    this.#readyTail = line;
+  }
+
+  /** Ring order of `slot` counted from the head (0 for the head's slot). */
+  #offset(slot: number): number {
+    const cap = this.capacity;
+    return (slot - (this.#head % cap) + cap) % cap;
   }
 
   #countDrop(msg: OutMessage): void {
@@ -263,23 +316,38 @@ export class MessageQueue {
     }
   }
 
-  /** The oldest message not yet published (nacked and rewound ones included), or undefined. */
+  /**
+   * The next message to publish, or undefined: the oldest unpublished message (nacked and rewound
+   * ones included) of the container whose turn it is; containers take turns one message each.
+   */
   next(): OutMessage | undefined {
-    const cap = this.capacity;
-    while (this.#cursor < this.#tail && this.#state[this.#cursor % cap] !== UNPUBLISHED) {
-      this.#cursor++;
-    }
-    return this.#cursor < this.#tail ? this.#slots[this.#cursor % cap] : undefined;
+    const line = this.#readyHead;
+    return line === undefined ? undefined : this.#slots[line.cursor];
   }
 
   /**
-   * Marks the message `next()` returned as published and returns its position, the token for
-   * `confirm`/`nack`. Call only right after `next()` returned a message.
+   * Marks the message `next()` returned as published, passes the turn to the next container and
+   * returns the message's position, the token for `confirm`/`nack`. Call only right after
+   * `next()` returned a message.
    */
   markPublished(): number {
-    const pos = this.#cursor++;
-    this.#state[pos % this.capacity] = IN_FLIGHT;
-    if (this.#cursor > this.#highWater) this.#highWater = this.#cursor;
+    const line = this.#readyHead!;
+    const slot = line.cursor;
+    const state = this.#state;
+    state[slot] = IN_FLIGHT;
+    this.#readyHead = line.next;
+    if (this.#readyHead === undefined) this.#readyTail = undefined;
+    if (--line.unpublished > 0) {
+      // Past its in-flight and confirmed messages (a nack or rewind left them behind it).
+      let s = this.#link[slot];
+      while (state[s] !== UNPUBLISHED) s = this.#link[s];
+      line.cursor = s;
+      this.#enqueue(line);
+    } else {
+      line.cursor = -1;
+      line.next = undefined;
+    }
+    const pos = this.#head + this.#offset(slot);
     this.#published++;
     return pos;
   }
@@ -291,43 +359,80 @@ export class MessageQueue {
     const slot = pos % cap;
     if (this.#state[slot] !== IN_FLIGHT) return;
     this.#state[slot] = CONFIRMED;
+    this.#marked++;
     if (pos !== this.#head) return;
     let s = slot;
     while (this.#head < this.#tail && this.#state[s] === CONFIRMED) {
       const msg = this.#slots[s]!;
       this.#slots[s] = undefined;
+      this.#release(s);
       this.#head++;
       this.#confirmed++;
       this.#bytes -= msg.body.length;
       this.#onConfirmed?.(msg);
       s = this.#head % cap;
     }
-    if (this.#cursor < this.#head) this.#cursor = this.#head;
     const size = this.#tail - this.#head;
     if (this.#turns.contended) this.#turns.grant();
     if (this.#roomWaiters.size > 0 && this.#fits(0)) this.#roomWaiters.wake(cap - size);
     if (size === 0 && this.#emptyWaiters.size > 0) this.#emptyWaiters.wake(Infinity);
   }
 
-  /** The broker refused the message at `pos`: it becomes unpublished again (retried, in order). */
+  /** The head passes `slot`, the oldest message of its container: its line lets go of it. */
+  #release(slot: number): void {
+    const line = this.#lineOf[slot]!;
+    this.#lineOf[slot] = undefined;
+    line.first = this.#link[slot];
+    if (line.first >= 0) return;
+    line.last = -1;
+    this.#lines.delete(line.key);
+    line.key = "";
+    if (this.#spare.length < SPARE_LINES) this.#spare.push(line);
+  }
+
+  /**
+   * The broker refused the message at `pos`: it becomes unpublished again, first in its
+   * container's line (retried before that container's newer messages).
+   */
   nack(pos: number): void {
     if (pos < this.#head || pos >= this.#tail) return;
     const slot = pos % this.capacity;
     if (this.#state[slot] !== IN_FLIGHT) return;
     this.#state[slot] = UNPUBLISHED;
-    if (pos < this.#cursor) this.#cursor = pos;
+    const line = this.#lineOf[slot]!;
+    if (line.unpublished++ === 0) {
+      line.cursor = slot;
+      this.#enqueue(line);
+    } else if (this.#offset(slot) < this.#offset(line.cursor)) {
+      line.cursor = slot;
+    }
     if (this.#messageWaiters.size > 0) this.#messageWaiters.wake(Infinity);
   }
 
-  /** After a reconnect: every unconfirmed message becomes unpublished again, in queue order. */
+  /**
+   * After a reconnect: every unconfirmed message becomes unpublished again, each container's in
+   * order; the rotation starts with the container of the oldest. O(size).
+   */
   rewind(): void {
     const cap = this.capacity;
-    const end = Math.min(this.#highWater, this.#tail);
-    for (let pos = this.#head; pos < end; pos++) {
+    const state = this.#state;
+    const epoch = ++this.#epoch;
+    this.#readyHead = this.#readyTail = undefined;
+    for (let pos = this.#head; pos < this.#tail; pos++) {
       const slot = pos % cap;
-      if (this.#state[slot] === IN_FLIGHT) this.#state[slot] = UNPUBLISHED;
+      const line = this.#lineOf[slot]!;
+      if (line.epoch !== epoch) {
+        line.epoch = epoch;
+        line.unpublished = 0;
+        line.cursor = -1;
+        line.next = undefined;
+      }
+      if (state[slot] === IN_FLIGHT) state[slot] = UNPUBLISHED;
+      if (state[slot] === UNPUBLISHED && line.unpublished++ === 0) {
+        line.cursor = slot;
+        this.#enqueue(line);
+      }
     }
-    this.#cursor = this.#head;
     if (this.#head < this.#tail && this.#messageWaiters.size > 0) {
       this.#messageWaiters.wake(Infinity);
     }
@@ -346,6 +451,24 @@ export class MessageQueue {
     if (this.size === 0) return Promise.resolve();
     return this.#emptyWaiters.wait(signal);
   }
+}
+
+/** One container's messages held in the ring, linked oldest first (slots, -1 for none). */
+class Line {
+  /** Full container id (the key in `#lines`). */
+  key = "";
+  /** Its oldest held message. */
+  first = -1;
+  /** Its newest held message. */
+  last = -1;
+  /** Its oldest unpublished message; -1 exactly when `unpublished` is 0. */
+  cursor = -1;
+  /** Its messages not yet published; the line is in the rotation exactly while this is > 0. */
+  unpublished = 0;
+  /** The next line in the rotation. */
+  next: Line | undefined = undefined;
+  /** The `rewind()` that last reset it. */
+  epoch = 0;
 }
 
 interface Waiter {

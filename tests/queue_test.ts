@@ -310,3 +310,155 @@ Deno.test("MessageQueue.add lets readers take turns once one waited for room", a
   q.endTurn(noisy);
   assert.equal(q.waitingReaders, 0);
 });
+
+Deno.test("MessageQueue.next takes one message per container in turn, each in its order", () => {
+  const q = new MessageQueue(16);
+  for (let i = 1; i <= 5; i++) q.offer(msg(i, 0, "a"));
+  q.offer(msg(1, 0, "b"));
+  q.offer(msg(2, 0, "b"));
+  q.offer(msg(1, 0, "c"));
+  const order: string[] = [];
+  for (let m = q.next(); m !== undefined; m = q.next()) {
+    assert.equal(q.next(), m, "next() without markPublished() hands out the same message");
+    order.push(`${m.routingKey[0]}${m.seq}`);
+    q.markPublished();
+  }
+  assert.deepEqual(order, ["a1", "b1", "c1", "a2", "b2", "a3", "a4", "a5"]);
+});
+
+Deno.test("MessageQueue publishes a quiet container's message within one round of a burst", () => {
+  const q = new MessageQueue(8192);
+  let n = 0;
+  while (q.size < 8000) q.offer(msg(++n, 0, "n"));
+  q.next();
+  q.markPublished();
+  q.offer(msg(1, 0, "q"));
+  assert.equal(q.next()?.routingKey, "n.stdout", "the burst's turn comes first");
+  q.markPublished();
+  assert.equal(q.next()?.routingKey, "q.stdout", "then the quiet container's, not 7,999 later");
+});
+
+Deno.test("MessageQueue nack puts a message first in its container's line, not before others", () => {
+  const q = new MessageQueue(16);
+  for (let i = 1; i <= 3; i++) q.offer(msg(i, 0, "a"));
+  for (let i = 1; i <= 3; i++) q.offer(msg(i, 0, "b"));
+  const label = (m: OutMessage) => `${m.routingKey[0]}${m.seq}`;
+  const pos = new Map<string, number>();
+  for (let i = 0; i < 4; i++) {
+    const m = q.next()!;
+    pos.set(label(m), q.markPublished());
+  }
+  assert.deepEqual([...pos.keys()], ["a1", "b1", "a2", "b2"]);
+  q.nack(pos.get("a2")!);
+  q.nack(pos.get("a1")!);
+  const order: string[] = [];
+  for (let m = q.next(); m !== undefined; m = q.next()) {
+    order.push(label(m));
+    q.markPublished();
+  }
+  assert.deepEqual(order, ["a1", "b3", "a2", "a3"]);
+});
+
+Deno.test("MessageQueue releases a container's early confirm only when the head passes it", () => {
+  const confirmed: string[] = [];
+  const q = new MessageQueue(8, {
+    onConfirmed: (m) => confirmed.push(`${m.routingKey[0]}${m.seq}`),
+  });
+  for (let i = 1; i <= 4; i++) q.offer(msg(i, 0, "n"));
+  q.offer(msg(1, 0, "q"));
+  const pos: number[] = [];
+  for (let m = q.next(); m !== undefined; m = q.next()) pos.push(q.markPublished());
+  // Published n1 q1 n2 n3 n4: the quiet message is confirmed before the older burst.
+  q.confirm(pos[1]);
+  assert.deepEqual(confirmed, [], "ring order: q1 waits for n1..n4");
+  assert.equal(q.confirmedHeld, 1);
+  assert.equal(q.size, 5);
+  q.confirm(pos[0]);
+  q.confirm(pos[2]);
+  q.confirm(pos[3]);
+  assert.deepEqual(confirmed, ["n1", "n2", "n3"]);
+  q.confirm(pos[4]);
+  assert.deepEqual(confirmed, ["n1", "n2", "n3", "n4", "q1"]);
+  assert.equal(q.confirmedHeld, 0);
+  assert.equal(q.size, 0);
+});
+
+Deno.test("MessageQueue rewind restarts every container's line at its oldest unconfirmed", () => {
+  const q = new MessageQueue(8);
+  for (let i = 1; i <= 3; i++) q.offer(msg(i, 0, "a"));
+  for (let i = 1; i <= 2; i++) q.offer(msg(i, 0, "b"));
+  const first = publishAll(q);
+  // Ring a1 a2 a3 b1 b2, published a1 b1 a2 b2 a3; a1 and b2 confirmed, the rest lost.
+  q.confirm(first.positions[0]);
+  q.confirm(first.positions[3]);
+  q.rewind();
+  const again: string[] = [];
+  for (let m = q.next(); m !== undefined; m = q.next()) {
+    again.push(`${m.routingKey[0]}${m.seq}`);
+    q.markPublished();
+  }
+  assert.deepEqual(again, ["a2", "b1", "a3"], "the oldest held (a2) first, then in turns");
+});
+
+Deno.test("MessageQueue keeps each container's order and checkpoints under random turns", () => {
+  const seed = 4242;
+  let state = seed;
+  const random = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const names = ["a", "b", "c", "d"];
+  const confirmedSeq = new Map<string, number>(names.map((c) => [c, 0]));
+  const offeredSeq = new Map<string, number>(names.map((c) => [c, 0]));
+  /** Per container: seqs not yet published (in flight ones are not here). */
+  const unpublished = new Map<string, number[]>(names.map((c) => [c, []]));
+  let confirmedCount = 0;
+  const q = new MessageQueue(32, {
+    onConfirmed: (m) => {
+      const c = m.routingKey[0];
+      assert.equal(m.seq, confirmedSeq.get(c)! + 1, `seed ${seed}: ${c} confirmed out of order`);
+      confirmedSeq.set(c, m.seq);
+      confirmedCount++;
+    },
+  });
+  const inFlight: { pos: number; c: string; seq: number }[] = [];
+  for (let round = 0; round < 3000; round++) {
+    // Container "a" bursts into the room the others leave; they print now and then.
+    for (const c of [...names].reverse()) {
+      const tries = c === "a" ? 40 : random() < 0.3 ? 1 : 0;
+      for (let i = 0; i < tries; i++) {
+        const seq = offeredSeq.get(c)! + 1;
+        if (!q.offer(msg(seq, 0, c))) break;
+        offeredSeq.set(c, seq);
+        unpublished.get(c)!.push(seq);
+      }
+    }
+    const ready = names.filter((c) => unpublished.get(c)!.length > 0).length;
+    const served = new Set<string>();
+    for (let i = 0; i < ready; i++) {
+      const m = q.next()!;
+      const c = m.routingKey[0];
+      const line = unpublished.get(c)!;
+      assert.equal(m.seq, Math.min(...line), `seed ${seed}: ${c} not its oldest unpublished`);
+      assert.ok(!served.has(c), `seed ${seed}: ${c} served twice in one round`);
+      served.add(c);
+      line.splice(line.indexOf(m.seq), 1);
+      inFlight.push({ pos: q.markPublished(), c, seq: m.seq });
+    }
+    for (let i = inFlight.length - 1; i >= 0; i--) {
+      const r = random();
+      if (r < 0.4) q.confirm(inFlight.splice(i, 1)[0].pos);
+      else if (r < 0.45) {
+        const f = inFlight.splice(i, 1)[0];
+        q.nack(f.pos);
+        unpublished.get(f.c)!.push(f.seq);
+      }
+    }
+    if (random() < 0.02) {
+      q.rewind();
+      for (const f of inFlight) unpublished.get(f.c)!.push(f.seq);
+      inFlight.length = 0;
+    }
+  }
+  assert.ok(confirmedCount > 2000, `seed ${seed}: only ${confirmedCount} confirmed`);
+  for (const c of names.slice(1)) {
+    assert.ok(confirmedSeq.get(c)! > 100, `seed ${seed}: quiet ${c} starved`);
+  }
+});
