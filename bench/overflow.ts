@@ -11,7 +11,7 @@ import type { Karotten } from "../tests/helpers/karotten.ts";
 import { rabbitStartApp, rabbitStopApp } from "../tests/helpers/rabbit.ts";
 import { waitFor } from "../tests/helpers/deadline.ts";
 import type { BenchBinding } from "./_broker.ts";
-import { memory } from "./_proc.ts";
+import { loadAverage, memory } from "./_proc.ts";
 import { percentile } from "./_stats.ts";
 import { pacedScript } from "./_workloads.ts";
 import { type Arrivals, throwIfDisturbed } from "./pipeline.ts";
@@ -32,6 +32,8 @@ export interface Fairness {
   quietMaxMs: number;
   /** The burst's lines per second at the consumer. */
   burstLinesPerS: number;
+  /** The machine's 1-minute load average as the burst's last line arrived. */
+  loadAverage: number;
   /** Lines never received: burst and quiet. */
   lostBurst: number;
   /** Same, quiet container. */
@@ -104,6 +106,7 @@ export async function noisyNeighbour(
       throwIfDisturbed(k, logged, binding);
       return burstCount >= burstLines;
     }, ARRIVAL_TIMEOUT_MS);
+    const load = loadAverage();
     await engine.docker("stop", "-t", "5", quiet);
     const written = quietWritten(await engine.docker("logs", quiet));
     await untilOrDeadline(() => quietSeen.size >= written, LATE_LINES_MS);
@@ -119,6 +122,7 @@ export async function noisyNeighbour(
       quietP99Ms: percentile(during, 99),
       quietMaxMs: percentile(during, 100),
       burstLinesPerS: burstCount / ((burstLastAt - burstFirstAt) / 1000),
+      loadAverage: load,
       lostBurst: burstLines - burstCount,
       lostQuiet: Math.max(0, written - quietSeen.size),
     };

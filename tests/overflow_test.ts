@@ -270,15 +270,16 @@ Deno.test("the full buffer: lossless by default, fair, bounded in bytes", async 
               .map((m) => m.receivedMs - Date.parse(String(m.body.timestamp)));
             assert.ok(lags.length > 0, "quiet lines arrived during the burst");
             const p99 = percentile(lags, 99);
-            // A quiet line still waits behind what the buffer holds: its drain time at the rate
-            // the burst went through is the floor on a machine this busy.
+            // The publisher takes the containers in turn: a quiet line waits one round, not
+            // behind what the buffer holds (its drain time at the rate the burst went through).
             const drainMs = DEFAULT_TUNING.queueCapacity / (total / Math.max(1, to - firstAt));
             console.log(
               `noisy neighbour: quiet lag p99 ${p99} ms over ${lags.length} lines; ` +
                 `full buffer drains in ${Math.round(drainMs)} ms`,
             );
-            // The goal (≤ 1 s) is measured by the benchmark; here only a gross hold-back fails.
-            const bound = Math.max(3_000, 2 * drainMs);
+            // The goal (≤ 1 s) is measured by the benchmark; here only a gross hold-back fails:
+            // waiting behind the buffer again would take about its drain time.
+            const bound = Math.max(3_000, drainMs / 2);
             assert.ok(p99 <= bound, `quiet lag p99 ${p99} ms during the burst (bound ${bound})`);
             assert.ok(!k.lines.some((l) => / warn dropped /.test(l)), "nothing dropped");
           });

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { MessageQueue, type OutMessage, TURN_MESSAGES } from "../lib/queue.ts";
 import { Lane, Turns } from "../lib/turns.ts";
 import { awaitTicking } from "../lib/async/ticking.ts";
 
@@ -105,6 +107,84 @@ Deno.test("Turns waits for room for the front lane's next message, however large
   turns.end(big);
   assert.equal(await settled(waitSmall), true);
   turns.end(small);
+});
+
+function line(container: string, seq: number): OutMessage {
+  return {
+    routingKey: `${container}.stdout`,
+    body: Buffer.from(`{"n":${seq}}`),
+    containerId: container.repeat(64),
+    timestamp: "2024-01-01T00:00:00.000000000Z",
+    seq,
+    messageId: `${container}${seq}`,
+  };
+}
+
+Deno.test("a quiet lane beside a burst at a full queue gets room in one turn and out in one round", async () => {
+  const q = new MessageQueue(512);
+  const ctl = new AbortController();
+  const noisy = new Lane();
+  const quiet = new Lane();
+  const settle = async () => {
+    for (let i = 0; i < 8; i++) await Promise.resolve();
+  };
+  let noisySeq = 0;
+  // The burst: adds while it may and waits for its turn when it may not, never done.
+  const burst = (async () => {
+    for (;;) {
+      const m = line("n", ++noisySeq);
+      while (!q.add(m, noisy)) await q.waitForTurn(noisy, m.body.length, ctl.signal);
+    }
+  })().catch((err) => assert.equal(err, ctl.signal.reason));
+  const WINDOW = 64;
+  const CONFIRMS_PER_STEP = 16;
+  const inFlight: number[] = [];
+  let confirms = 0;
+  let quietSeq = 0;
+  /** Confirms a quiet line waited for room, and publishes it waited once in the queue. */
+  const roomWaits: number[] = [];
+  const publishWaits: number[] = [];
+  let quietAddedAt = -1;
+  let publishes = 0;
+  let heldMax = 0;
+  let quietTask: Promise<void> | undefined;
+  for (let step = 0; step < 2_000; step++) {
+    if (step % 8 === 0 && quietTask === undefined) {
+      const m = line("q", ++quietSeq);
+      const from = confirms;
+      quietTask = (async () => {
+        while (!q.add(m, quiet)) await q.waitForTurn(quiet, m.body.length, ctl.signal);
+        q.endTurn(quiet);
+        roomWaits.push(confirms - from);
+        quietAddedAt = publishes;
+      })().finally(() => quietTask = undefined);
+      await settle();
+    }
+    while (inFlight.length < WINDOW) {
+      const m = q.next();
+      if (m === undefined) break;
+      if (m.routingKey === "q.stdout") publishWaits.push(publishes - quietAddedAt);
+      inFlight.push(q.markPublished());
+      publishes++;
+    }
+    // The broker confirms in publishing order, some each step.
+    for (const pos of inFlight.splice(0, CONFIRMS_PER_STEP)) {
+      q.confirm(pos);
+      confirms++;
+      heldMax = Math.max(heldMax, q.confirmedHeld);
+    }
+    await settle();
+  }
+  ctl.abort(new Error("done"));
+  await burst;
+  await quietTask?.catch(() => {});
+  assert.ok(roomWaits.length > 100, `only ${roomWaits.length} quiet lines added`);
+  assert.ok(
+    Math.max(...roomWaits) <= TURN_MESSAGES + WINDOW,
+    `room waits (confirms): max ${Math.max(...roomWaits)}`,
+  );
+  assert.ok(Math.max(...publishWaits) <= 1, `publish waits: ${Math.max(...publishWaits)}`);
+  assert.ok(heldMax <= quietSeq, "only quiet lines are confirmed ahead of the head");
 });
 
 Deno.test("awaitTicking calls onTick while the wait lasts and settles as it does", async () => {
