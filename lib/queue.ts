@@ -102,6 +102,8 @@ export class MessageQueue {
   /** The line of each container with messages held. */
   #lines = new Map<string, Line>();
   #spare: Line[] = [];
+  /** The line appended to last (a burst finds its own without the map). */
+  #lastLine = new Line();
   /** Lines with unpublished messages, in publishing rotation (linked by `Line.next`). */
   #readyHead: Line | undefined = undefined;
   #readyTail: Line | undefined = undefined;
@@ -269,12 +271,15 @@ export class MessageQueue {
     this.#state[slot] = UNPUBLISHED;
     this.#tail++;
     this.#bytes += msg.body.length;
-    let line = this.#lines.get(msg.containerId);
+    const id = msg.containerId;
+    let line: Line | undefined = this.#lastLine;
+    if (line.key !== id) line = this.#lines.get(id);
     if (line === undefined) {
       line = this.#spare.pop() ?? new Line();
-      line.key = msg.containerId;
-      this.#lines.set(line.key, line);
+      line.key = id;
+      this.#lines.set(id, line);
     }
+    this.#lastLine = line;
     this.#lineOf[slot] = line;
     this.#link[slot] = -1;
     if (line.last >= 0) this.#link[line.last] = slot;
@@ -335,17 +340,24 @@ export class MessageQueue {
     const slot = line.cursor;
     const state = this.#state;
     state[slot] = IN_FLIGHT;
-    this.#readyHead = line.next;
-    if (this.#readyHead === undefined) this.#readyTail = undefined;
+    const rest = line.next;
     if (--line.unpublished > 0) {
       // Past its in-flight and confirmed messages (a nack or rewind left them behind it).
       let s = this.#link[slot];
       while (state[s] !== UNPUBLISHED) s = this.#link[s];
       line.cursor = s;
-      this.#enqueue(line);
+      if (rest !== undefined) {
+        // To the back of the rotation (alone in it, it stays where it is).
+        this.#readyHead = rest;
+        line.next = undefined;
+        this.#readyTail!.next = line;
+        this.#readyTail = line;
+      }
     } else {
       line.cursor = -1;
       line.next = undefined;
+      this.#readyHead = rest;
+      if (rest === undefined) this.#readyTail = undefined;
     }
     const pos = this.#head + this.#offset(slot);
     this.#published++;
@@ -385,8 +397,8 @@ export class MessageQueue {
     line.first = this.#link[slot];
     if (line.first >= 0) return;
     line.last = -1;
-    this.#lines.delete(line.key);
-    line.key = "";
+    this.#lines.delete(line.key!);
+    line.key = null;
     if (this.#spare.length < SPARE_LINES) this.#spare.push(line);
   }
 
@@ -455,8 +467,8 @@ export class MessageQueue {
 
 /** One container's messages held in the ring, linked oldest first (slots, -1 for none). */
 class Line {
-  /** Full container id (the key in `#lines`). */
-  key = "";
+  /** Full container id (the key in `#lines`); null once released. */
+  key: string | null = null;
   /** Its oldest held message. */
   first = -1;
   /** Its newest held message. */
