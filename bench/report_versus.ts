@@ -130,6 +130,10 @@ const HEAD: Record<ContenderName, string> = {
   peerSafe: "peer, CONFIRMS=1 OVERFLOW=pause",
   peer: "peer as shipped",
 };
+const HEAD_RATIO: Record<ContenderName, string> = {
+  peerSafe: "peer (guarantees)",
+  peer: "peer (shipped)",
+};
 
 function show(x: number | undefined, digits: number): string {
   if (x === undefined || Number.isNaN(x)) return "";
@@ -149,8 +153,8 @@ export function versusTable(v: Versus): string {
   const peers = v.contenders.filter((c) => c !== "karotten");
   const head = [
     "workload",
-    ...v.contenders.map((c) => HEAD[c]),
-    ...peers.map((c) => `karotten / ${c === "peerSafe" ? "peer (guarantees)" : "peer (shipped)"}`),
+    ...v.contenders.map((c) => HEAD[c] ?? c),
+    ...peers.map((c) => `karotten / ${HEAD_RATIO[c] ?? c}`),
   ];
   const rows = ROWS.filter((r) => v.contenders.some((c) => r.value(v, c) !== undefined)).map(
     (r) => {

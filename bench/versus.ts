@@ -14,14 +14,17 @@ import { type DockerEngine, TEST_IMAGE } from "../tests/helpers/dockerd.ts";
 import { type Karotten, startKarotten } from "../tests/helpers/karotten.ts";
 import { RABBIT_URL } from "../tests/helpers/rabbit.ts";
 import { BenchBinding } from "./_broker.ts";
-import { startPeer } from "./_peer.ts";
+import { spawnDaemon } from "./_spawn.ts";
 import { cpuSeconds, loadAverage, memory } from "./_proc.ts";
 import { burstScript, pacedScript } from "./_workloads.ts";
 import { Arrivals, fanIn } from "./pipeline.ts";
 import { MEASURE_TIMEOUT_MS } from "./raw.ts";
 
-/** The daemons compared: karotten, the peer as the seed ships it, the peer with guarantees. */
-export type ContenderName = "karotten" | "peer" | "peerSafe";
+/**
+ * The daemons compared: `karotten`, `peer` (as the seed ships it), `peerSafe` (with karotten's
+ * guarantees), or a variant of karotten's runtime settings (`variants.ts`).
+ */
+export type ContenderName = string;
 
 /** The parts of the comparison, as `BENCH_PHASES` names them (`versus-burst`, …). */
 export const VERSUS_PARTS = ["burst", "strace", "idle", "fanin", "soak"] as const;
@@ -64,7 +67,7 @@ const START_TIMEOUT_MS = 30_000;
 const START_CONCURRENCY = 8;
 
 /** A daemon to compare. */
-interface Contender {
+export interface Contender {
   name: ContenderName;
   /** Started on the engine, publishing to `exchange`; resolves once ready and connected. */
   start(engine: DockerEngine, exchange: string): Promise<Karotten>;
@@ -92,7 +95,7 @@ function contenders(peer: string | undefined): Contender[] {
     name,
     attached: / attached \S+ \(/,
     start: async (engine, exchange) => {
-      const k = startPeer(peer, {
+      const k = spawnDaemon(peer, [], {
         RABBITMQ_URL: RABBIT_URL,
         DOCKER_SOCK: engine.sock,
         EXCHANGE: exchange,
@@ -217,20 +220,24 @@ export interface Versus {
   soakRuns?: Partial<Record<ContenderName, VersusSoak>>;
 }
 
-/** Runs the parts asked for; progress goes to `progress`. */
+/**
+ * Runs the parts asked for, each on every contender in turn (by default karotten and, with
+ * `KAROTTEN_BENCH_PEER`, the peer twice); progress goes to `progress`.
+ */
 export async function runVersus(
   engine: DockerEngine,
   docker: DockerClient,
   parts: readonly VersusPart[],
   progress: (what: string) => void,
+  only?: readonly Contender[],
 ): Promise<Versus> {
   const peer = Deno.env.get("KAROTTEN_BENCH_PEER") || undefined;
-  if (peer === undefined) {
+  if (peer === undefined && only === undefined) {
     progress("versus: KAROTTEN_BENCH_PEER is not set: the Go peer is skipped, karotten runs alone");
   }
-  const all = contenders(peer);
+  const all = only ?? contenders(peer);
   const v: Versus = {
-    peer: peer === undefined ? null : peer.split("/").at(-1)!,
+    peer: peer === undefined || only !== undefined ? null : peer.split("/").at(-1)!,
     contenders: all.map((c) => c.name),
     burstLines: BURST_LINES,
     straceLines: STRACE_LINES,

@@ -1,7 +1,7 @@
 /**
- * The performance peer (`KAROTTEN_BENCH_PEER`: a build of the seed's design) spawned like the
- * daemon, behind the same `Karotten` handle the benchmark's workloads take: its pid, the lines it
- * printed, a wait for a line, and a stop.
+ * A daemon spawned by the benchmark other than through `startKarotten`: the performance peer
+ * (`KAROTTEN_BENCH_PEER`), or karotten with other runtime flags. It is handed out as the same
+ * `Karotten` handle the workloads take: its pid, the lines it printed, a wait for a line, a stop.
  * @module
  */
 import type { Karotten } from "../tests/helpers/karotten.ts";
@@ -10,26 +10,33 @@ import type { Karotten } from "../tests/helpers/karotten.ts";
 const KILL_AFTER_MS = 10_000;
 
 /**
- * Spawns `binary` with a clean environment (`PATH`, `HOME`, then `env`) and collects what it
- * prints (stdout and stderr) line by line.
+ * Spawns `command args` in `cwd` with a clean environment (`PATH`, `HOME`, `DENO_DIR`, then
+ * `env`) and collects what it prints (stdout and stderr) line by line.
  */
-export function startPeer(binary: string, env: Record<string, string>): Karotten {
+export function spawnDaemon(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  cwd?: string,
+): Karotten {
   const base: Record<string, string> = {};
-  for (const name of ["PATH", "HOME"]) {
+  for (const name of ["PATH", "HOME", "DENO_DIR"]) {
     const value = Deno.env.get(name);
     if (value !== undefined) base[name] = value;
   }
-  const child = new Deno.Command(binary, {
+  const child = new Deno.Command(command, {
+    args: [...args],
+    cwd,
     clearEnv: true,
     env: { ...base, ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  return new Peer(child);
+  return new Spawned(child);
 }
 
-class Peer implements Karotten {
+class Spawned implements Karotten {
   readonly lines: string[] = [];
   readonly stdoutLines: string[] = [];
   readonly pid: number;
@@ -61,7 +68,7 @@ class Peer implements Karotten {
         clearTimeout(timer);
         this.#waiters.delete(waiter);
         if (line !== null) resolve(line);
-        else reject(new Error(`peer: ${why} waiting for ${re}; last lines:\n${this.#tail()}`));
+        else reject(new Error(`${why} waiting for ${re}; last lines:\n${this.#tail()}`));
       };
       const waiter = (line: string | null) => {
         if (line === null) done(null, "exited");
