@@ -47,7 +47,7 @@ import {
 import { environment, type Results, svg, table, targets } from "./report.ts";
 import { type Fairness, type LongLinesFull, longLinesFull, noisyNeighbour } from "./overflow.ts";
 import { runVersus, type Versus, VERSUS_PARTS } from "./versus.ts";
-import { versusConditions, versusTable, versusTargets } from "./report_versus.ts";
+import { versusChart, versusConditions, versusTable, versusTargets } from "./report_versus.ts";
 
 /** N: lines per throughput run. */
 const LINES = Number(Deno.env.get("BENCH_LINES") ?? 200_000);
@@ -365,9 +365,13 @@ async function longLinesPhase(engine: DockerEngine): Promise<LongLinesFull> {
 /** The figures of a run of some phases only (`BENCH_PHASES`). */
 type Partial = Record<string, unknown>;
 
+/** When the run started, and the load average then. */
+const runDate = new Date().toISOString();
+const runLoad = loadAverage();
+
 async function run(): Promise<Results | Partial> {
-  const date = new Date().toISOString();
-  const loadBefore = loadAverage();
+  const date = runDate;
+  const loadBefore = runLoad;
   const otherTestsBefore = otherDenoTests().length;
   progress(`starting a private dockerd (load ${loadBefore}, other deno tests ${otherTestsBefore})`);
   const engine = await DockerEngine.start();
@@ -580,7 +584,10 @@ if (import.meta.main) {
   if (phasesWanted.length > 0) {
     console.log(JSON.stringify(ran, null, 2));
     const v = (ran as Partial).versus as Versus | undefined;
-    if (v !== undefined) printVersus(v);
+    if (v !== undefined) {
+      printVersus(v);
+      await writeVersus(v);
+    }
     Deno.exit(0);
   }
   const results = ran as Results;
@@ -589,7 +596,10 @@ if (import.meta.main) {
   console.log();
   console.log(table(results));
   console.log();
-  if (results.versus) printVersus(results.versus);
+  if (results.versus) {
+    printVersus(results.versus);
+    await writeVersus(results.versus);
+  }
   const missed = tg.filter((t) => !t.holds);
   console.log(
     missed.length === 0
@@ -604,6 +614,27 @@ if (import.meta.main) {
   );
   await Deno.writeTextFile(new URL("results.svg", OUT_DIR), svg(results));
   console.error(`wrote bench/results.json and bench/results.svg`);
+}
+
+/**
+ * Writes `bench/versus.json` (with the run's date, machine, versions and load) and
+ * `bench/versus.svg`: this part also runs alone (`BENCH_PHASES=versus`), and its figures are
+ * kept apart from `results.json`, whose other phases it does not repeat.
+ */
+async function writeVersus(v: Versus): Promise<void> {
+  const deno = Deno.version;
+  const run = {
+    date: runDate,
+    machine: machine(),
+    versions: { deno: deno.deno, v8: deno.v8 },
+    load: { loadBefore: runLoad, loadAfter: loadAverage() },
+  };
+  await Deno.writeTextFile(
+    new URL("versus.json", OUT_DIR),
+    JSON.stringify({ ...run, ...v, targets: versusTargets(v) }, null, 2) + "\n",
+  );
+  await Deno.writeTextFile(new URL("versus.svg", OUT_DIR), versusChart(v, run.date, run.machine));
+  console.error("wrote bench/versus.json and bench/versus.svg");
 }
 
 /** Prints the side-by-side table, its conditions and its targets. */

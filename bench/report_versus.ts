@@ -3,6 +3,7 @@
  * the ratios karotten / peer, the issue's targets against the peer, and a chart panel.
  * @module
  */
+import type { Machine } from "./_proc.ts";
 import type { Target } from "./report.ts";
 import type { ContenderName, Versus } from "./versus.ts";
 
@@ -148,21 +149,26 @@ function ratio(a: number | undefined, b: number | undefined): string {
   return (a / b).toFixed(2);
 }
 
-/** The Markdown table: a column per daemon, then karotten / each peer. */
-export function versusTable(v: Versus): string {
-  const peers = v.contenders.filter((c) => c !== "karotten");
+/**
+ * The Markdown table: a column per daemon, then karotten / each peer; with `base`, each other
+ * daemon / `base` instead (variants of karotten against the first).
+ */
+export function versusTable(v: Versus, base?: ContenderName): string {
+  const over = base !== undefined;
+  const from = base ?? "karotten";
+  const peers = v.contenders.filter((c) => c !== from);
   const head = [
     "workload",
     ...v.contenders.map((c) => HEAD[c] ?? c),
-    ...peers.map((c) => `karotten / ${HEAD_RATIO[c] ?? c}`),
+    ...peers.map((c) => over ? `${c} / ${from}` : `karotten / ${HEAD_RATIO[c] ?? c}`),
   ];
   const rows = ROWS.filter((r) => v.contenders.some((c) => r.value(v, c) !== undefined)).map(
     (r) => {
-      const k = r.value(v, "karotten");
+      const k = r.value(v, from);
       return [
         r.unit === "" ? r.label : `${r.label}, ${r.unit}`,
         ...v.contenders.map((c) => show(r.value(v, c), r.digits)),
-        ...peers.map((c) => ratio(k, r.value(v, c))),
+        ...peers.map((c) => over ? ratio(r.value(v, c), k) : ratio(k, r.value(v, c))),
       ];
     },
   );
@@ -314,4 +320,22 @@ export function versusSvg(v: Versus, y: number, width: number): string[] {
 /** Height of the panel `versusSvg` draws. */
 export function versusPanelHeight(): number {
   return 50 + ROWS.length * 18;
+}
+
+/** `bench/versus.svg`: the ratio panel alone, with the run's date and machine. */
+export function versusChart(v: Versus, date: string, machine: Machine): string {
+  const W = 820;
+  const H = 40 + versusPanelHeight();
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
+    `font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
+    `<text x="20" y="24" font-size="15" font-weight="bold">karotten beside ${
+      esc(v.peer ?? "(no peer)")
+    }: ${esc(date.slice(0, 16).replace("T", " "))} UTC, ${machine.cpus} × ${
+      esc(machine.model)
+    }</text>`,
+    ...versusSvg(v, 30, W),
+    `</svg>`,
+  ].join("\n") + "\n";
 }
