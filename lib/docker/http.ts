@@ -6,12 +6,35 @@
  */
 import { concatBytes } from "../bytes.ts";
 import { ProtocolError, ResponseTooLargeError, StreamCutError } from "../errors.ts";
+import { ChildSignal } from "../async/child_signal.ts";
 import { ChunkedDecoder } from "./chunked.ts";
 import { closeQuietly, type ConnectionPool } from "./conn.ts";
 import { ResponseHeadReader } from "./response_head.ts";
 
-/** Bytes read from the socket at most per read. */
-export const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Read sizes: a body's reads start at `READ_MIN_BYTES` (an idle follow stream keeps only that);
+ * a read that fills its buffer doubles the next one up to `READ_MAX_BYTES` (a busy stream takes
+ * many lines per read), and a read under a quarter of it halves it again.
+ */
+export const READ_MIN_BYTES = 4 * 1024;
+/** See {@link READ_MIN_BYTES}. */
+export const READ_MAX_BYTES = 256 * 1024;
+
+/** The read size of one stream, following how full its reads come back. */
+export class ReadSize {
+  #bytes = READ_MIN_BYTES;
+
+  /** The size of the next read. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Takes the length of the read just done. */
+  after(n: number): void {
+    if (n >= this.#bytes) this.#bytes = Math.min(READ_MAX_BYTES, this.#bytes * 2);
+    else if (n < this.#bytes / 4) this.#bytes = Math.max(READ_MIN_BYTES, this.#bytes / 2);
+  }
+}
 
 const encoder = new TextEncoder();
 
@@ -63,17 +86,6 @@ export async function httpGet(
   return exchange(pool, fresh.conn, path, options);
 }
 
-/** Aborts with a `TimeoutError` naming the request when the head takes longer than `ms`. */
-function headerDeadline(ms: number, path: string): AbortSignal {
-  const controller = new AbortController();
-  AbortSignal.timeout(ms).addEventListener("abort", () => {
-    controller.abort(
-      new DOMException(`no response headers within ${ms} ms for GET ${path}`, "TimeoutError"),
-    );
-  }, { once: true });
-  return controller.signal;
-}
-
 /** The connection closed before any byte of the response: it was stale. */
 class StaleConnection extends Error {}
 
@@ -83,12 +95,19 @@ async function exchange(
   path: string,
   options: GetOptions,
 ): Promise<HttpResponse> {
-  const headSignal = options.headerTimeoutMs === undefined
-    ? options.signal
-    : AbortSignal.any([options.signal, headerDeadline(options.headerTimeoutMs, path)]);
-  const onHeadAbort = () => closeQuietly(conn);
-  headSignal.addEventListener("abort", onHeadAbort, { once: true });
-  const buf = new Uint8Array(READ_BUFFER_BYTES);
+  // The request's signal, or the head's deadline: a child of the request's (long-lived) signal
+  // that lets go of it once the head is in.
+  const head = new ChildSignal([options.signal]);
+  const ms = options.headerTimeoutMs;
+  if (ms !== undefined) {
+    head.abortAfter(
+      ms,
+      () => new DOMException(`no response headers within ${ms} ms for GET ${path}`, "TimeoutError"),
+    );
+  }
+  const headSignal = head.signal;
+  headSignal.addEventListener("abort", () => closeQuietly(conn), { once: true });
+  const buf = new Uint8Array(READ_MIN_BYTES);
   const reader = new ResponseHeadReader();
   let gotBytes = false;
   try {
@@ -120,7 +139,7 @@ async function exchange(
       gotBytes = true;
       const parsed = reader.push(buf.slice(0, n));
       if (parsed) {
-        headSignal.removeEventListener("abort", onHeadAbort);
+        head.dispose();
         return makeResponse(
           pool,
           conn,
@@ -133,7 +152,7 @@ async function exchange(
       }
     }
   } catch (err) {
-    headSignal.removeEventListener("abort", onHeadAbort);
+    head.dispose();
     closeQuietly(conn);
     throw err;
   }
@@ -212,8 +231,10 @@ async function* bodyPieces(
   signal: AbortSignal,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   if (status === 204 || status === 304 || (status >= 100 && status < 200)) return;
-  const buf = new Uint8Array(READ_BUFFER_BYTES);
+  const size = new ReadSize();
+  let buf = new Uint8Array(size.bytes);
   const read = async (): Promise<Uint8Array | null> => {
+    if (buf.length !== size.bytes) buf = new Uint8Array(size.bytes);
     let n: number | null;
     try {
       n = await conn.read(buf);
@@ -222,7 +243,9 @@ async function* bodyPieces(
       throw err;
     }
     if (signal.aborted) throw signal.reason;
-    return n === null ? null : buf.slice(0, n);
+    if (n === null) return null;
+    size.after(n);
+    return buf.slice(0, n);
   };
   if (headers.get("transfer-encoding")?.toLowerCase().includes("chunked")) {
     let out: Uint8Array[] = [];
