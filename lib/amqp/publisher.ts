@@ -315,8 +315,17 @@ export class Publisher {
     return signal.aborted ? "shutdown" : describe(session.lost.reason);
   }
 
-  /** Publishes while there is a message, window room, a writable channel and no block. */
+  /**
+   * Publishes while there is a message, window room, a writable socket and no block; the pass's
+   * frames go out in one write (or a few, for a large pass) when it stops.
+   */
   #pump(session: AmqpSession): Stall {
+    const stall = this.#publishPass(session);
+    if (!session.flush()) this.#writable = false;
+    return stall === Stall.Empty || stall === Stall.Window || this.#writable ? stall : Stall.Drain;
+  }
+
+  #publishPass(session: AmqpSession): Stall {
     const queue = this.#queue;
     const inFlight = this.#inFlight;
     const window = this.#window;

@@ -1,0 +1,214 @@
+/**
+ * The frames of `basic.publish` (method, content header, body), encoded for many messages into
+ * one buffer: a publish pass becomes one socket write instead of one per message. The bytes are
+ * the ones amqplib's `Channel.publish` writes for the same message and options (`persistent`,
+ * `contentType`, `messageId`; see the byte-identity test).
+ *
+ * Memory: frames are appended to a slab; `take()` hands out a view of what was appended since
+ * the last `take()` and never writes over it (a write may still hold it): a full slab is left to
+ * the garbage collector and a new one started.
+ * @module
+ */
+import { Buffer } from "node:buffer";
+
+/** Bytes of a slab (a pass longer than this, or one long message, gets a larger one). */
+const SLAB_BYTES = 256 * 1024;
+/** Frame type, channel (2) and payload size (4). */
+const FRAME_HEADER = 7;
+/** Frame end octet. */
+const FRAME_END = 0xce;
+/** Header and end of a frame. */
+const FRAME_OVERHEAD = FRAME_HEADER + 1;
+const TYPE_METHOD = 1;
+const TYPE_HEADER = 2;
+const TYPE_BODY = 3;
+/** Class `basic`, method `publish`. */
+const BASIC_CLASS = 60;
+const PUBLISH_METHOD = 40;
+/** Property flags: content-type, headers, delivery-mode, message-id (amqplib always sends headers). */
+const PROPERTY_FLAGS = 0x8000 | 0x2000 | 0x1000 | 0x0080;
+/** `delivery-mode` of a persistent message. */
+const PERSISTENT = 2;
+/** Method frames kept, by routing key (one per container stream); cleared when exceeded. */
+const MAX_CACHED_KEYS = 4096;
+
+const utf8 = new TextEncoder();
+
+/** Encodes publish frames for one channel and exchange; see the module doc. */
+export class PublishFrames {
+  readonly #channel: number;
+  readonly #exchange: Uint8Array;
+  /** Largest body bytes in one body frame: the negotiated `frame_max` minus the overhead. */
+  readonly #maxBodyFrame: number;
+  /** The content-header payload up to the message id: fixed per content type. */
+  readonly #headerHead: Uint8Array;
+  /** Method frames by routing key. */
+  readonly #methods = new Map<string, Uint8Array>();
+  #slab: Buffer = Buffer.allocUnsafe(SLAB_BYTES);
+  #start = 0;
+  #at = 0;
+
+  /**
+   * `channel`: the channel number; `frameMax`: the negotiated frame size limit (bytes, frame
+   * overhead included); `contentType`: of every message.
+   */
+  constructor(channel: number, exchange: string, frameMax: number, contentType: string) {
+    this.#channel = channel;
+    this.#exchange = shortString(exchange, "exchange");
+    this.#maxBodyFrame = frameMax - FRAME_OVERHEAD;
+    if (this.#maxBodyFrame < 1) throw new RangeError(`frame_max ${frameMax} is too small`);
+    const type = shortString(contentType, "contentType");
+    // class, weight, body size (8), flags, content type, empty headers table, delivery mode
+    const head = new Uint8Array(2 + 2 + 8 + 2 + 1 + type.length + 4 + 1);
+    const view = new DataView(head.buffer);
+    view.setUint16(0, BASIC_CLASS);
+    view.setUint16(12, PROPERTY_FLAGS);
+    head[14] = type.length;
+    head.set(type, 15);
+    head[head.length - 1] = PERSISTENT;
+    this.#headerHead = head;
+  }
+
+  /** Bytes appended and not yet taken. */
+  get pending(): number {
+    return this.#at - this.#start;
+  }
+
+  /**
+   * Appends the frames of one persistent message. Throws `TypeError` (appending nothing) when the
+   * routing key or message id is longer than 255 bytes of UTF-8.
+   */
+  append(routingKey: string, body: Uint8Array, messageId: string): void {
+    const method = this.#method(routingKey);
+    const id = asciiOrUtf8(messageId);
+    const head = this.#headerHead;
+    const headerSize = head.length + 1 + id.length;
+    const max = this.#maxBodyFrame;
+    const bodyFrames = Math.ceil(body.length / max);
+    const size = method.length + FRAME_OVERHEAD + headerSize + body.length +
+      bodyFrames * FRAME_OVERHEAD;
+    const out = this.#room(size);
+    let at = this.#at;
+    out.set(method, at);
+    at += method.length;
+    // content header frame
+    at = frameHeader(out, at, TYPE_HEADER, this.#channel, headerSize);
+    const sizeAt = at + 4;
+    out.set(head, at);
+    const high = Math.floor(body.length / 0x1_0000_0000);
+    writeUint32(out, sizeAt, high);
+    writeUint32(out, sizeAt + 4, body.length - high * 0x1_0000_0000);
+    at += head.length;
+    if (typeof id === "string") {
+      out[at++] = id.length;
+      for (let i = 0; i < id.length; i++) out[at++] = id.charCodeAt(i);
+    } else {
+      out[at++] = id.length;
+      out.set(id, at);
+      at += id.length;
+    }
+    out[at++] = FRAME_END;
+    // body frames, at most frame_max each
+    for (let from = 0; from < body.length; from += max) {
+      const part = Math.min(max, body.length - from);
+      at = frameHeader(out, at, TYPE_BODY, this.#channel, part);
+      out.set(part === body.length ? body : body.subarray(from, from + part), at);
+      at += part;
+      out[at++] = FRAME_END;
+    }
+    this.#at = at;
+  }
+
+  /** The frames appended since the last `take()`, as one buffer that is never written again. */
+  take(): Buffer {
+    const out = this.#slab.subarray(this.#start, this.#at);
+    this.#start = this.#at;
+    return out;
+  }
+
+  /** The slab, with room for `size` more bytes after the pending ones. */
+  #room(size: number): Buffer {
+    if (this.#at + size <= this.#slab.length) return this.#slab;
+    const pending = this.#at - this.#start;
+    const next = Buffer.allocUnsafe(Math.max(SLAB_BYTES, pending + size));
+    next.set(this.#slab.subarray(this.#start, this.#at), 0);
+    this.#slab = next;
+    this.#start = 0;
+    this.#at = pending;
+    return next;
+  }
+
+  /** The method frame of `basic.publish` to `routingKey`, encoded once per key. */
+  #method(routingKey: string): Uint8Array {
+    let frame = this.#methods.get(routingKey);
+    if (frame !== undefined) return frame;
+    const key = shortString(routingKey, "routingKey");
+    const exchange = this.#exchange;
+    // class, method, ticket, exchange, routing key, bits (mandatory, immediate)
+    const size = 2 + 2 + 2 + 1 + exchange.length + 1 + key.length + 1;
+    frame = new Uint8Array(size + FRAME_OVERHEAD);
+    let at = frameHeader(frame, 0, TYPE_METHOD, this.#channel, size);
+    frame[at++] = 0;
+    frame[at++] = BASIC_CLASS;
+    frame[at++] = 0;
+    frame[at++] = PUBLISH_METHOD;
+    at += 2; // ticket 0
+    frame[at++] = exchange.length;
+    frame.set(exchange, at);
+    at += exchange.length;
+    frame[at++] = key.length;
+    frame.set(key, at);
+    at += key.length;
+    frame[at++] = 0;
+    frame[at] = FRAME_END;
+    if (this.#methods.size >= MAX_CACHED_KEYS) this.#methods.clear();
+    this.#methods.set(routingKey, frame);
+    return frame;
+  }
+}
+
+/** Writes a frame's type, channel and payload size at `at`; returns where the payload starts. */
+function frameHeader(
+  out: Uint8Array,
+  at: number,
+  type: number,
+  channel: number,
+  size: number,
+): number {
+  out[at] = type;
+  out[at + 1] = channel >>> 8;
+  out[at + 2] = channel & 0xff;
+  writeUint32(out, at + 3, size);
+  return at + FRAME_HEADER;
+}
+
+function writeUint32(out: Uint8Array, at: number, v: number): void {
+  out[at] = v >>> 24;
+  out[at + 1] = (v >>> 16) & 0xff;
+  out[at + 2] = (v >>> 8) & 0xff;
+  out[at + 3] = v & 0xff;
+}
+
+/** The UTF-8 bytes of an AMQP short string; `TypeError` naming `field` when over 255 bytes. */
+function shortString(s: string, field: string): Uint8Array {
+  const bytes = utf8.encode(s);
+  if (bytes.length > 255) {
+    throw new TypeError(`${field} is ${bytes.length} bytes of UTF-8; AMQP allows at most 255`);
+  }
+  return bytes;
+}
+
+/** `s` itself when it is ASCII and fits a short string, else its UTF-8 bytes (checked). */
+function asciiOrUtf8(s: string): string | Uint8Array {
+  if (s.length <= 255) {
+    let ascii = true;
+    for (let i = 0; i < s.length; i++) {
+      if (s.charCodeAt(i) > 0x7f) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return s;
+  }
+  return shortString(s, "messageId");
+}

@@ -1,0 +1,107 @@
+/**
+ * `PublishFrames` writes the bytes amqplib's own publish path writes (its `Connection.sendMessage`
+ * with the arguments `Channel.publish` builds), for short, empty, multi-frame and non-ASCII
+ * messages, and never writes over a buffer it handed out.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { PassThrough } from "node:stream";
+import { PublishFrames } from "../../lib/amqp/publish_frames.ts";
+import { Connection } from "amqplib/lib/connection.js";
+import defs from "amqplib/lib/defs.js";
+import Args from "amqplib/lib/api_args.js";
+
+const CONTENT_TYPE = "application/json";
+
+/** What amqplib writes for one persistent publish on `channel`, concatenated. */
+function amqplibBytes(
+  channel: number,
+  frameMax: number,
+  exchange: string,
+  routingKey: string,
+  body: Buffer,
+  messageId: string,
+): Buffer {
+  const written: Buffer[] = [];
+  const conn = new Connection(new PassThrough());
+  conn.frameMax = frameMax;
+  conn.channels[channel] = { buffer: { write: (b: Buffer) => written.push(b) } };
+  const fields = Args.publish(exchange, routingKey, {
+    contentType: CONTENT_TYPE,
+    persistent: true,
+    messageId,
+  });
+  conn.sendMessage(
+    channel,
+    defs.BasicPublish,
+    fields,
+    defs.BasicProperties,
+    fields,
+    body,
+  );
+  return Buffer.concat(written);
+}
+
+function body(n: number, seed = 7): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+}
+
+const CASES: [string, number, number, string, string, number][] = [
+  // name, channel, frameMax, exchange, key, body bytes
+  ["short line", 1, 131072, "containers-logs", "proj.svc.stdout", 280],
+  ["empty body", 1, 131072, "containers-logs", "proj.svc.stderr", 0],
+  ["channel above 255", 300, 131072, "x", "a.b.stdout", 50],
+  ["non-ASCII names", 2, 131072, "ëxchange", "prøject.sërvice.stdout", 120],
+  ["exactly one full frame", 1, 4096, "ex", "k.k.stdout", 4096 - 8],
+  ["one byte over a frame", 1, 4096, "ex", "k.k.stdout", 4096 - 7],
+  ["40000-byte line", 1, 4096, "ex", "k.k.stdout", 40000],
+  ["3 MiB line", 1, 131072, "containers-logs", "p.s.stdout", 3 * 1024 * 1024],
+];
+
+for (const [name, channel, frameMax, exchange, key, size] of CASES) {
+  Deno.test(`PublishFrames: same bytes as amqplib: ${name}`, () => {
+    const b = body(size);
+    const id = "0123456789ab0kxw3p1z4q9m61";
+    const frames = new PublishFrames(channel, exchange, frameMax, CONTENT_TYPE);
+    frames.append(key, b, id);
+    const ours = frames.take();
+    assert.equal(frames.pending, 0);
+    assert.deepEqual(Buffer.from(ours), amqplibBytes(channel, frameMax, exchange, key, b, id));
+  });
+}
+
+Deno.test("PublishFrames: a pass is the messages' frames back to back; taken bytes stay", () => {
+  const frames = new PublishFrames(1, "containers-logs", 131072, CONTENT_TYPE);
+  const expected: Buffer[] = [];
+  const taken: { view: Buffer; copy: Buffer }[] = [];
+  // Enough passes and sizes to fill several slabs, one message longer than a slab among them.
+  for (let pass = 0; pass < 40; pass++) {
+    const want: Buffer[] = [];
+    for (let i = 0; i < 50; i++) {
+      const size = pass === 17 && i === 3 ? 600_000 : 100 + ((pass * 50 + i) % 400);
+      const b = body(size, pass + i);
+      const key = `p${pass % 3}.s${i % 5}.stdout`;
+      const id = `id-${pass}-${i}`;
+      frames.append(key, b, id);
+      want.push(amqplibBytes(1, 131072, "containers-logs", key, b, id));
+    }
+    const view = frames.take();
+    const all = Buffer.concat(want);
+    assert.deepEqual(Buffer.from(view), all);
+    expected.push(all);
+    taken.push({ view, copy: Buffer.from(view) });
+  }
+  for (const t of taken) assert.deepEqual(Buffer.from(t.view), t.copy);
+});
+
+Deno.test("PublishFrames: names over 255 bytes are refused and append nothing", () => {
+  const frames = new PublishFrames(1, "ex", 131072, CONTENT_TYPE);
+  assert.throws(() => frames.append("k".repeat(256), body(10), "id"), TypeError);
+  assert.throws(() => frames.append("k", body(10), "i".repeat(256)), TypeError);
+  assert.throws(() => frames.append("k", body(10), "é".repeat(128)), TypeError);
+  assert.equal(frames.pending, 0);
+  assert.throws(() => new PublishFrames(1, "e".repeat(256), 131072, CONTENT_TYPE), TypeError);
+});
