@@ -9,7 +9,7 @@
  */
 import { Buffer } from "node:buffer";
 import { shortId } from "./short_id.ts";
-import { timestampToNanos } from "./time.ts";
+import { timestampInstant } from "./time.ts";
 
 /** Compose project label. */
 export const PROJECT_LABEL = "com.docker.compose.project";
@@ -197,6 +197,31 @@ function isPlainText(s: string): boolean {
  * `shortId` is the container id's first 12 characters.
  */
 export function messageId(shortId: string, timestamp: string, seq: number): string {
-  const nanos = timestampToNanos(timestamp).toString(36).padStart(13, "0");
-  return `${shortId}${nanos}${seq.toString(36)}`;
+  const { seconds, nanos } = timestampInstant(timestamp);
+  const digits = seconds >= 0 && seconds < MAX_SECONDS
+    ? base36Nanos(seconds, nanos)
+    : (BigInt(seconds) * 1_000_000_000n + BigInt(nanos)).toString(36).padStart(13, "0");
+  return shortId + digits + seq.toString(36);
+}
+
+/** Seconds below which `seconds * 1e9 + nanos` has at most 13 base-36 digits (year 7375). */
+const MAX_SECONDS = 36 ** 13 / 1e9;
+const BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+/**
+ * `seconds * 1e9 + nanos` (beyond 2^53) in 13 base-36 digits, divided by 36 in two limbs of base
+ * 1e9 so that every step stays exact in a double: the id without a `BigInt` per line.
+ */
+function base36Nanos(seconds: number, nanos: number): string {
+  let high = seconds;
+  let low = nanos;
+  let out = "";
+  for (let i = 0; i < 13; i++) {
+    const r = high % 36;
+    high = (high - r) / 36;
+    const t = r * 1e9 + low;
+    low = Math.floor(t / 36);
+    out = BASE36[t - low * 36] + out;
+  }
+  return out;
 }

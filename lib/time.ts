@@ -16,6 +16,14 @@ export function timestampToNanos(ts: string): bigint {
   return BigInt(p.seconds) * NANOS_PER_SECOND + BigInt(p.nanos);
 }
 
+/**
+ * Whole seconds since the Unix epoch (floored) and the nanoseconds past them of an RFC 3339
+ * timestamp: `timestampToNanos` without a `BigInt`. Throws `SyntaxError` like it.
+ */
+export function timestampInstant(ts: string): Instant {
+  return parse(ts);
+}
+
 /** Docker's `since`/`until` form of a timestamp: `seconds.nanoseconds`, 9 digits after the dot. */
 export function toSinceParam(ts: string): string {
   const p = parse(ts);
@@ -54,7 +62,7 @@ function compareInstants(a: string, b: string): number {
 }
 
 /** Whole seconds since the epoch (floored) and the nanoseconds past them (0 ≤ nanos < 1e9). */
-interface Instant {
+export interface Instant {
   seconds: number;
   nanos: number;
 }

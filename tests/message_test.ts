@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { timestampToNanos } from "../lib/time.ts";
 import {
   capBytes,
   EnvelopeEncoder,
@@ -119,6 +120,29 @@ Deno.test("messageId is compact, deterministic and distinct per line", () => {
   assert.notEqual(a, messageId(short, "2026-11-25T20:24:44.123456790Z", 1));
   // The same instant written with an offset is the same line.
   assert.equal(a, messageId(short, "2026-11-25T21:24:44.123456789+01:00", 1));
+});
+
+Deno.test("messageId: the nanoseconds are the exact base-36 of the instant, as BigInt gives it", () => {
+  const short = "0123456789ab";
+  const stamps = [
+    "1970-01-01T00:00:00.000000000Z",
+    "1970-01-01T00:00:00.000000001Z",
+    "1969-12-31T23:59:59.999999999Z",
+    "2026-11-25T20:24:44.123456789Z",
+    "2026-11-25T20:24:44.999999999Z",
+    "2106-02-07T06:28:16.000000000Z",
+    "7000-01-01T00:00:00.000000000Z",
+    "9999-12-31T23:59:59.999999999Z",
+  ];
+  for (let i = 0; i < 2000; i++) {
+    const ms = 1_700_000_000_000 + i * 7_919_777;
+    const frac = String((i * 982_451_653) % 1e9).padStart(9, "0");
+    stamps.push(new Date(ms).toISOString().slice(0, 19) + "." + frac + "Z");
+  }
+  for (const ts of stamps) {
+    const nanos = timestampToNanos(ts).toString(36).padStart(13, "0");
+    assert.equal(messageId(short, ts, 3), `${short}${nanos}3`, ts);
+  }
 });
 
 Deno.test("identify caps a 1 MB name, image and labels with the routing key's hash-suffix rule", () => {
