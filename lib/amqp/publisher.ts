@@ -321,8 +321,9 @@ export class Publisher {
    */
   #pump(session: AmqpSession): Stall {
     const stall = this.#publishPass(session);
-    if (!session.flush()) this.#writable = false;
-    return stall === Stall.Empty || stall === Stall.Window || this.#writable ? stall : Stall.Drain;
+    if (session.flush()) return stall;
+    this.#writable = false;
+    return Stall.Drain;
   }
 
   #publishPass(session: AmqpSession): Stall {
