@@ -157,7 +157,7 @@ export class EnvelopeEncoder {
     const between = this.#between;
     const size = BODY_HEAD.length + timestamp.length + between.length + message.length +
       BODY_END.length;
-    const out = Buffer.allocUnsafe(size);
+    const out = bodyBuffer(size);
     out.set(BODY_HEAD, 0);
     let at = BODY_HEAD.length;
     for (let i = 0; i < timestamp.length; i++) out[at++] = timestamp.charCodeAt(i);
@@ -169,6 +169,30 @@ export class EnvelopeEncoder {
     out[at + 1] = BODY_END[1];
     return out;
   }
+}
+
+/** Bodies up to this size are cut from a shared slab; larger ones get their own buffer. */
+const SLAB_BODY_MAX = 4096;
+/** Bytes of a body slab. */
+const BODY_SLAB_BYTES = 64 * 1024;
+let bodySlab = new ArrayBuffer(0);
+let bodySlabAt = 0;
+
+/**
+ * A `Buffer` of `size` bytes for one body. Small ones are views into a slab shared by every
+ * encoder: one allocation per 64 KiB of bodies instead of one per line. A slab is never written
+ * again once cut (a body lives until the broker confirms it); a full one is left to the garbage
+ * collector, which frees it once no body cut from it is held.
+ */
+function bodyBuffer(size: number): Buffer {
+  if (size > SLAB_BODY_MAX) return Buffer.allocUnsafe(size);
+  if (bodySlabAt + size > bodySlab.byteLength) {
+    bodySlab = new ArrayBuffer(BODY_SLAB_BYTES);
+    bodySlabAt = 0;
+  }
+  const out = Buffer.from(bodySlab, bodySlabAt, size);
+  bodySlabAt += size;
+  return out;
 }
 
 /** True when every byte is printable ASCII (0x20–0x7e) other than `"` and `\`. */
