@@ -95,6 +95,35 @@ Deno.test("Publisher publishes every message in order with its properties", asyn
   assert.equal(p.publisher.connected, false);
 });
 
+Deno.test("Publisher splits bodies over frame_max into body frames, passes of mixed sizes", async () => {
+  const topic = await openTopic();
+  const url = new URL(RABBIT_URL);
+  url.searchParams.set("frameMax", "4096");
+  const p = startPublisher(topic.exchange, { url: url.href });
+  try {
+    await p.publisher.firstConnect();
+    const sizes = [64, 4000, 4087, 4088, 4089, 40_000, 300_000, 20];
+    const total = 64;
+    for (let n = 1; n <= total; n++) {
+      while (!p.queue.offer(testMessage(n, sizes[n % sizes.length]))) {
+        await p.queue.waitForRoom(NEVER);
+      }
+    }
+    await topic.consumer!.waitForCount(total, 20_000);
+    const got = topic.consumer!.received;
+    assert.deepEqual(got.map((r) => r.body.n), Array.from({ length: total }, (_, i) => i + 1));
+    for (const r of got) {
+      const { pad } = r.body as { n: number; pad: string };
+      assert.equal(pad.length, Math.max(0, sizes[r.body.n % sizes.length] - 20), `n=${r.body.n}`);
+      assert.equal(pad, "x".repeat(pad.length));
+    }
+    await deadline(p.queue.waitForEmpty(NEVER), 5_000, "all confirmed");
+  } finally {
+    await p.stop();
+    await topic.remove();
+  }
+});
+
 Deno.test("Publisher.firstConnect rejects with ExchangeMissingError and run() stops", async () => {
   const p = startPublisher(`kt-missing-${crypto.randomUUID().slice(0, 8)}`);
   await assert.rejects(p.publisher.firstConnect(), ExchangeMissingError);
