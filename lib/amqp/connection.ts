@@ -92,6 +92,8 @@ export class AmqpSession {
   #model: amqp.ChannelModel;
   #channel: ChannelInternals | undefined;
   #frames: PublishFrames | undefined;
+  /** Set the moment the channel or connection closes, before `lost` aborts (a microtask later). */
+  #closed = false;
   #socket: Socket;
   #exchange: string;
   #lost = new AbortController();
@@ -119,6 +121,7 @@ export class AmqpSession {
     this.#socketClosed = new Promise((resolve) => socket.once("close", resolve));
     this.#connClosed = new Promise((resolve) => {
       model.on("close", (err?: unknown) => {
+        this.#closed = true;
         this.#fail(`connection closed: ${describe(err ?? this.#lastError ?? "by client")}`);
         resolve();
       });
@@ -171,6 +174,9 @@ export class AmqpSession {
    */
   publish(routingKey: string, body: Uint8Array, messageId: string): boolean {
     if (this.lost.aborted) throw this.lost.reason;
+    if (this.#closed) {
+      throw new Error(`channel closed: ${describe(this.#lastError ?? "by client")}`);
+    }
     const frames = this.#frames!;
     frames.append(routingKey, body, messageId);
     this.#channel!.pushConfirmCallback(undefined);
@@ -182,7 +188,7 @@ export class AmqpSession {
     const frames = this.#frames;
     if (frames === undefined || frames.pending === 0) return true;
     const pass = frames.take();
-    if (this.lost.aborted) return true;
+    if (this.#closed || this.lost.aborted) return true;
     return this.#socket.write(pass);
   }
 
@@ -214,6 +220,7 @@ export class AmqpSession {
       this.#lastError = err;
     });
     channel.on("close", () => {
+      this.#closed = true;
       // When the connection closes, its channels close first: let its 'close', emitted in the
       // same turn, give the reason.
       queueMicrotask(() =>
