@@ -19,8 +19,11 @@ export const ENGINE_PIECE_BYTES = 16384;
 export interface LineAssemblerOptions {
   /** Longest message; longer lines are emitted as several messages of at most this size. */
   maxLineBytes: number;
-  /** Receives each line (without its newline) and the timestamp of its first piece, "" if none. */
-  onLine: (stream: StreamName, timestamp: string, message: Uint8Array) => void;
+  /**
+   * Receives each line (without its newline), the timestamp of its first piece ("" if none), and
+   * whether it was joined from several engine entries (pieces of a split line).
+   */
+  onLine: (stream: StreamName, timestamp: string, message: Uint8Array, joined: boolean) => void;
   /** Called after each message cut off a line that goes on. */
   onOversize?: (stream: StreamName) => void;
 }
@@ -36,6 +39,8 @@ interface Pending {
   started: boolean;
   /** At least one capped message of this line was emitted. */
   cut: boolean;
+  /** The line goes on past an engine entry (a piece without its newline, or a repeated prefix). */
+  joined: boolean;
 }
 
 const LF = 10;
@@ -47,7 +52,7 @@ const EMPTY = new Uint8Array(0);
 const Phase = { Prefix: 0, Content: 1, Repeat: 2 } as const;
 
 function pending(): Pending {
-  return { ts: "", pieces: [], bytes: 0, started: false, cut: false };
+  return { ts: "", pieces: [], bytes: 0, started: false, cut: false, joined: false };
 }
 
 /**
@@ -57,7 +62,7 @@ function pending(): Pending {
  */
 export class LineAssembler {
   readonly #max: number;
-  readonly #onLine: (stream: StreamName, timestamp: string, message: Uint8Array) => void;
+  readonly #onLine: LineAssemblerOptions["onLine"];
   readonly #onOversize: ((stream: StreamName) => void) | undefined;
   #out = pending();
   #err = pending();
@@ -89,7 +94,7 @@ export class LineAssembler {
     if (!st.started) {
       st.started = true;
       st.ts = sp === -1 ? "" : decodeTimestamp(payload, 0, sp);
-    }
+    } else st.joined = true;
     const n = content.length;
     if (n > 0 && content[n - 1] === LF) {
       this.#finish(st, stream, content.subarray(0, n - 1));
@@ -222,6 +227,7 @@ export class LineAssembler {
       j++;
     }
     if (k === want.length) {
+      this.#out.joined = true;
       this.#phase = Phase.Content;
       this.#pieceBytes = 0;
       this.#repeat = 0;
@@ -270,12 +276,14 @@ export class LineAssembler {
       message = concatBytes(st.pieces, st.bytes);
     }
     const skip = st.cut && message.length === 0;
+    const joined = st.joined;
     st.pieces = [];
     st.bytes = 0;
     st.started = false;
     st.cut = false;
+    st.joined = false;
     st.ts = "";
-    if (!skip) this.#onLine(stream, ts, message);
+    if (!skip) this.#onLine(stream, ts, message, joined);
   }
 
   /** Emits the first `maxLineBytes` bytes of a stream's pending line as a capped message. */
@@ -303,7 +311,7 @@ export class LineAssembler {
     }
     st.bytes -= max;
     st.cut = true;
-    this.#onLine(stream, st.ts, message);
+    this.#onLine(stream, st.ts, message, st.joined);
     this.#onOversize?.(stream);
   }
 }

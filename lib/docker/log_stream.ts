@@ -16,6 +16,11 @@ export interface LogEntry {
   ts: string;
   /** The line without its newline (TTY: without `\r\n`), at most `maxLineBytes`. */
   message: Uint8Array;
+  /**
+   * Joined from several engine entries (a line the engine split into pieces). An engine that
+   * drops entries (Podman 4.3 after a container died) can make such a line wrong.
+   */
+  joined?: boolean;
 }
 
 /** Options of {@link LogStream}. */
@@ -73,7 +78,7 @@ export class LogStream implements LogEntries {
     this.mayEndEarly = mayEndEarly;
     this.#assembler = new LineAssembler({
       maxLineBytes: opts.maxLineBytes,
-      onLine: (stream, ts, message) => this.#add(stream, ts, message),
+      onLine: (stream, ts, message, joined) => this.#add(stream, ts, message, joined),
       onOversize: opts.onOversize,
     });
     const assembler = this.#assembler;
@@ -124,7 +129,7 @@ export class LogStream implements LogEntries {
     this.#assembler.discard();
   }
 
-  #add(stream: StreamName, ts: string, message: Uint8Array): void {
-    this.#batch.push({ stream, ts, message });
+  #add(stream: StreamName, ts: string, message: Uint8Array, joined: boolean): void {
+    this.#batch.push({ stream, ts, message, joined });
   }
 }

@@ -143,9 +143,9 @@ interface Kept {
  * read: `observe()` each line, then `next()` each line again, which says whether it was sent
  * already (undefined) or which count to send it with (never one already used at its timestamp).
  *
- * A kept line that the read does not hold at all from where the walk stands (a line Podman
- * split into pieces and then dropped a piece of was sent cut) is passed over, so that it does
- * not hold up the lines after it.
+ * A kept line that the read does not hold at all from where the walk stands (a line joined
+ * across a dropped piece; `held_lines.ts` keeps those from being sent) is passed over, so that
+ * it does not hold up the lines after it.
  */
 export class Completion {
   /** Where the kept lines begin: a complete read starts here (`since` its timestamp). */

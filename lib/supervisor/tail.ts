@@ -12,6 +12,8 @@
  *        │     LineSender.send: skip ─> advance position ─> encode ─> Handoff (turns)     │
  *        └────────────────────────────────────────────────────────────────────────────────┘
  * ```
+ * On an engine that may drop entries (Podman 4.3), joined lines and those after them first wait
+ * in `HeldLines` for an inspect that proves them.
  * @module
  */
 import { backoff, reattachBackoff } from "../async/backoff.ts";
@@ -34,6 +36,7 @@ import type { MessageQueue, OutMessage } from "../queue.ts";
 import { type Completion, type SentLine, SentLines } from "./sent_lines.ts";
 import { LagWatch } from "../lag.ts";
 import { Handoff } from "./handoff.ts";
+import { HeldLines, type RunningCheck } from "./held_lines.ts";
 import { shortId } from "../short_id.ts";
 import type { ContainerFilter } from "../filter.ts";
 import type { ContainerCounters } from "../telemetry/container_counters.ts";
@@ -278,18 +281,24 @@ async function followOnce(
   counters.name = identity.containerName;
   const grace = new DieGrace(config.tuning.dieGraceMs, signal);
   const logs = read.follow || docker.logsUntilNow === undefined ? docker.logs : docker.logsUntilNow;
+  // Ends the request when reading stops early (a pending read is not left behind).
+  const readDone = new AbortController();
   const stream = await logs.call(
     docker,
     info.Id,
     from.start,
     read.options,
-    AbortSignal.any([signal, grace.silence]),
+    AbortSignal.any([signal, grace.silence, readDone.signal]),
   );
   grace.arm(order.died());
   // Paused by our own buffer: not the engine's silence.
   handoff.onWait = (waiting) => waiting ? grace.pause() : grace.kick();
   const keepSent = stream.mayEndEarly === true || config.overflow === "pause";
-  const sender = new LineSender(info.Id, identity, from, handoff, counters, keepSent);
+  // An engine that may drop entries: joined lines wait for a proof (`held_lines.ts`); completed.
+  const hold = read.follow && stream.mayEndEarly === true && docker.logsUntilNow !== undefined
+    ? new HeldLines(runningCheck(deps, info), signal)
+    : undefined;
+  const sender = new LineSender(info.Id, identity, from, handoff, counters, keepSent, hold);
   log.info("attached", {
     id: short,
     name: identity.containerName,
@@ -302,18 +311,73 @@ async function followOnce(
       : from.start.kind,
   });
   try {
-    for await (const batch of stream) {
-      grace.kick();
-      if (batch.length > 0 && !signal.aborted) await sender.send(batch, signal);
-    }
+    await readStream(stream, sender, grace, signal);
   } catch (err) {
     stream.discard();
     if (!grace.fired || signal.aborted) throw err;
     log.warn("logs_stream_silent", { id: short, after_die_ms: config.tuning.dieGraceMs });
   } finally {
     grace.stop();
+    // Lines still held are read again: the stopped container's log whole, or from the position.
+    sender.hold?.close();
+    readDone.abort();
   }
   return { stream, sender };
+}
+
+/**
+ * Hands each batch to the sender; lines held until proven (see `held_lines.ts`) are sent as soon
+ * as a proof comes, between reads.
+ */
+async function readStream(
+  stream: LogEntries,
+  sender: LineSender,
+  grace: DieGrace,
+  signal: AbortSignal,
+): Promise<void> {
+  const hold = sender.hold;
+  const reader = stream[Symbol.asyncIterator]();
+  let next = reader.next();
+  for (;;) {
+    const step = hold === undefined || hold.size === 0
+      ? await next
+      : await Promise.race([next, hold.proof()]);
+    if (step === "proven") {
+      await sender.sendHeld(signal);
+      continue;
+    }
+    if (step === "stopped") continue;
+    if (step === "closed") return signal.throwIfAborted();
+    if (step.done) return;
+    grace.kick();
+    if (step.value.length > 0 && !signal.aborted) await sender.send(step.value, signal);
+    // Too much held: no more reading until a proof (or the stop) comes.
+    while (hold?.full) {
+      const proof = await hold.proof();
+      if (proof === "proven") await sender.sendHeld(signal);
+      else if (proof === "closed") return signal.throwIfAborted();
+    }
+    next = reader.next();
+  }
+}
+
+/**
+ * Whether the run being followed still runs (a restart meanwhile counts as its end), for proving
+ * held lines; undefined when the engine can't tell.
+ */
+function runningCheck(deps: TailDeps, attached: ContainerInfo): RunningCheck {
+  const id = attached.Id;
+  return async (signal) => {
+    try {
+      const { State } = await deps.docker.inspect(id, signal);
+      return State.Running && State.StartedAt === attached.State.StartedAt;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      if (err instanceof DockerApiError && err.status === 404) return false;
+      deps.log.debug("held_lines_check_failed", { id: shortId(id), error: describe(err) });
+      return undefined;
+    }
+  };
 }
 
 /** How a container's log is decoded: its TTY mode, the line cap (warned about once). */
@@ -453,6 +517,8 @@ class LineSender {
   readonly #counters: ContainerCounters;
   /** The lines sent, kept when the engine may end the stream early. */
   readonly #sent: SentLines | undefined;
+  /** Lines waiting for a proof, when the engine may drop entries (`held_lines.ts`). */
+  readonly hold: HeldLines | undefined;
 
   constructor(
     id: string,
@@ -461,7 +527,9 @@ class LineSender {
     handoff: Handoff,
     counters: ContainerCounters,
     keepSent: boolean,
+    hold?: HeldLines,
   ) {
+    this.hold = hold;
     this.#handoff = handoff;
     this.#counters = counters;
     this.#id = id;
@@ -474,8 +542,28 @@ class LineSender {
     this.#sent = keepSent ? new SentLines(from.position) : undefined;
   }
 
-  /** Hands a batch's messages off; with `OVERFLOW=pause`, waits for its turn when full. */
+  /**
+   * Hands a batch's messages off (those the hold takes wait for their proof); with
+   * `OVERFLOW=pause`, waits for its turn when full.
+   */
   async send(batch: readonly LogEntry[], signal: AbortSignal): Promise<void> {
+    this.linesRead += batch.length;
+    const hold = this.hold;
+    if (hold === undefined) return await this.#handOff(batch, signal);
+    // Up to the first line the hold takes (it then takes every later one, in order).
+    let i = 0;
+    while (i < batch.length && !hold.take(batch[i])) i++;
+    for (let k = i + 1; k < batch.length; k++) hold.take(batch[k]);
+    await this.#handOff(i === batch.length ? batch : batch.slice(0, i), signal);
+  }
+
+  /** Hands off the held lines proven so far. */
+  async sendHeld(signal: AbortSignal): Promise<void> {
+    const lines = this.hold?.release() ?? [];
+    if (lines.length > 0) await this.#handOff(lines, signal);
+  }
+
+  async #handOff(batch: readonly LogEntry[], signal: AbortSignal): Promise<void> {
     const handoff = this.#handoff;
     try {
       for (let i = 0; i < batch.length; i++) {
@@ -534,7 +622,6 @@ class LineSender {
   }
 
   #message(entry: LogEntry): OutMessage | undefined {
-    this.linesRead++;
     const timestamp = entry.ts === "" ? nowRfc3339Nano() : normalizeTimestamp(entry.ts);
     if (this.#skipLeft > 0 && timestamp === this.#skipTs) {
       this.#skipLeft--;

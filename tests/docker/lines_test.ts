@@ -82,6 +82,40 @@ Deno.test("LineAssembler.pushEntry joins a 40000-byte line from 3 engine pieces"
   assert.deepEqual(messages[0], c);
 });
 
+Deno.test("LineAssembler says which lines were joined from several entries", () => {
+  const joined: string[] = [];
+  const la = new LineAssembler({
+    maxLineBytes: 8,
+    onLine: (s, _ts, m, j) => joined.push(`${s} ${text(m)} ${j}`),
+  });
+  la.pushEntry("stdout", entry(TS, "one\n"));
+  la.pushEntry("stdout", entry(TS, "tw"));
+  la.pushEntry("stderr", entry(TS, "err\n"));
+  la.pushEntry("stdout", entry(TS2, "o\n"));
+  la.pushEntry("stdout", entry(TS, "three\n"));
+  la.pushEntry("stdout", entry(TS, "1234567890\n")); // cut within one entry
+  la.pushEntry("stdout", entry(TS, "abcdef"));
+  la.pushEntry("stdout", entry(TS, "ghijkl\n")); // cut after a second entry
+  la.pushEntry("stdout", entry(TS, "last"));
+  la.flush();
+  assert.deepEqual(joined, [
+    "stdout one false",
+    "stderr err false",
+    "stdout two true",
+    "stdout three false",
+    "stdout 12345678 false",
+    "stdout 90 false",
+    "stdout abcdefgh true",
+    "stdout ijkl true",
+    "stdout last false",
+  ]);
+  const raw: boolean[] = [];
+  const tty = new LineAssembler({ maxLineBytes: MIB, onLine: (_s, _t, _m, j) => raw.push(j) });
+  const a = fill(ENGINE_PIECE_BYTES);
+  tty.pushRaw(concat([bytes(`${TS} `), a, bytes(`${TS} b\r\n${TS} c\r\n`)]));
+  assert.deepEqual(raw, [true, false]);
+});
+
 Deno.test("LineAssembler.pushEntry keeps stdout and stderr pieces apart", () => {
   const { events } = run(MIB, (la) => {
     la.pushEntry("stdout", entry(TS, "out-a "));
