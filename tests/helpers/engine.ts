@@ -2,7 +2,7 @@
  * The engine of the integration tests, chosen by `KAROTTEN_TEST_ENGINE`: `docker` (the default,
  * a private `dockerd`) or `podman` (a private `podman system service`, Podman's Docker-compatible
  * API). Both launchers have the same interface, so a test starts `startEngine()` and does not
- * know which it got; the few places where the engines truly differ ask `engine.kind`.
+ * know which it got: the end-to-end tests assert the same on both.
  * @module
  */
 import { DockerEngine } from "./dockerd.ts";
