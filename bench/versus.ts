@@ -11,10 +11,9 @@
 import { delay } from "../lib/async/delay.ts";
 import type { DockerClient } from "../lib/docker/api.ts";
 import { type DockerEngine, TEST_IMAGE } from "../tests/helpers/dockerd.ts";
-import { type Karotten, startKarotten } from "../tests/helpers/karotten.ts";
+import { type Karotten, spawnDaemon, startKarotten } from "../tests/helpers/karotten.ts";
 import { RABBIT_URL } from "../tests/helpers/rabbit.ts";
 import { BenchBinding } from "./_broker.ts";
-import { spawnDaemon } from "./_spawn.ts";
 import { cpuSeconds, loadAverage, memory } from "./_proc.ts";
 import { burstScript, pacedScript } from "./_workloads.ts";
 import { Arrivals, fanIn } from "./pipeline.ts";

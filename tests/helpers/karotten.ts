@@ -62,27 +62,39 @@ export function startKarotten(
   script = "main.ts",
   args: readonly string[] = [],
 ): Promise<Karotten> {
+  const flags = daemonFlags((n) => env[n], { dryRun: args.includes("--dry-run") });
+  return Promise.resolve(
+    spawnDaemon(Deno.execPath(), ["run", "--quiet", ...flags, script, ...args], env),
+  );
+}
+
+/**
+ * Spawns any daemon, `command args` in `cwd` (the repo root by default), with the same clean
+ * environment as `startKarotten` (`PATH`, `HOME`, `NO_COLOR=1`, `DENO_DIR` if set, then `env`),
+ * and hands it out as the same `Karotten` handle: the benchmark runs the performance peer and
+ * karotten with other runtime flags through it.
+ */
+export function spawnDaemon(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  cwd: string = REPO_ROOT,
+): Karotten {
   const base: Record<string, string> = { NO_COLOR: "1" };
   for (const name of ["PATH", "HOME", "DENO_DIR"]) {
     const value = Deno.env.get(name);
     if (value !== undefined) base[name] = value;
   }
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      ...daemonFlags((n) => env[n], { dryRun: args.includes("--dry-run") }),
-      script,
-      ...args,
-    ],
-    cwd: REPO_ROOT,
+  const child = new Deno.Command(command, {
+    args: [...args],
+    cwd,
     clearEnv: true,
     env: { ...base, ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  return Promise.resolve(new Running(child));
+  return new Running(child);
 }
 
 /** A line of a stack trace or of Deno's report of an uncaught error: never the logger's. */
