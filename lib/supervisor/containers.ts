@@ -10,6 +10,7 @@
  * @module
  */
 import { Channel } from "../async/channel.ts";
+import { ChildSignal } from "../async/child_signal.ts";
 import type { CheckpointStore } from "../checkpoints.ts";
 import type { Config } from "../config.ts";
 import type { ContainerSummary, DockerClient, DockerEvent, LogsStart } from "../docker/api.ts";
@@ -30,7 +31,8 @@ type Command =
   | { kind: "ended"; id: string; tail: Tail; result: TailResult };
 
 interface Tail {
-  controller: AbortController;
+  /** The tail's signal: follows the daemon's, aborted once the tail ended (see `#attach`). */
+  signal: ChildSignal;
   /** A `start` event came while attached: the container restarted. */
   restarted: boolean;
   /** Aborted by the current run's `die` event; replaced on `start`. */
@@ -252,7 +254,7 @@ export class Supervisor {
     // Said again only after the set shrank well below the cap (no warning per churned container).
     if (this.#tails.size < max * 0.9) this.#atCapacity = false;
     const tail: Tail = {
-      controller: new AbortController(),
+      signal: new ChildSignal([signal]),
       restarted: false,
       died: new AbortController(),
       attachedAt: performance.now(),
@@ -261,7 +263,7 @@ export class Supervisor {
       counters: newContainerCounters(),
     };
     this.#tails.set(id, tail);
-    const tailSignal = AbortSignal.any([signal, tail.controller.signal]);
+    const tailSignal = tail.signal.signal;
     const order = {
       id,
       start,
@@ -275,6 +277,9 @@ export class Supervisor {
         return { end: "aborted", position: undefined };
       })
       .then((result) => {
+        // The tail is over: aborting its signal lets go of the daemon's signal, and so of every
+        // signal derived from it with a listener still on (kept for the daemon's life otherwise).
+        tail.signal.abort(new DOMException("tail ended", "AbortError"));
         this.#tailsRunning.delete(done);
         this.#commands.send({ kind: "ended", id, tail, result });
       });

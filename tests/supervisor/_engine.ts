@@ -49,6 +49,8 @@ export class ScriptedEngine implements SupervisorEngine {
   readonly logsRequests: LogsRequest[] = [];
   /** Logs requests fail with this error while it is set. */
   failLogs: Error | undefined;
+  /** The signal of every inspect and logs request, in order. */
+  readonly requestSignals: AbortSignal[] = [];
 
   /** The engine's next timestamp (distinct, increasing). */
   now(): string {
@@ -104,6 +106,13 @@ export class ScriptedEngine implements SupervisorEngine {
     }
   }
 
+  /** Removes a stopped container: a `destroy` event follows. */
+  remove(id: string): void {
+    if (this.#get(id).running) throw new Error(`container ${id} is running`);
+    this.#containers.delete(id);
+    this.#event({ Type: "container", Action: "destroy", Actor: { ID: id } });
+  }
+
   /** Open log streams of a container. */
   followers(id: string): number {
     return this.#get(id).followers.size;
@@ -124,6 +133,7 @@ export class ScriptedEngine implements SupervisorEngine {
   /** See `DockerClient.inspect`. */
   inspect(id: string, signal: AbortSignal): Promise<ContainerInfo> {
     signal.throwIfAborted();
+    this.requestSignals.push(signal);
     const c = this.#containers.get(id);
     if (!c) return Promise.reject(new DockerApiError(404, `/containers/${id}/json`, "no such"));
     return Promise.resolve({
@@ -142,6 +152,7 @@ export class ScriptedEngine implements SupervisorEngine {
     signal: AbortSignal,
   ): Promise<LogEntries> {
     signal.throwIfAborted();
+    this.requestSignals.push(signal);
     this.logsRequests.push({ id, start });
     if (this.failLogs) return Promise.reject(this.failLogs);
     const c = this.#get(id);

@@ -47,6 +47,7 @@ function harness(tuning: Partial<Tuning> = {}) {
     engine,
     log,
     positions,
+    supervisor,
     received,
     /** Starts the supervisor; resolves with the count it reports ready. */
     run: () => {
@@ -190,6 +191,36 @@ Deno.test("Supervisor resumes from the position the owner kept: since its timest
       kind: "since",
       since: toSinceParam(kept.ts),
     });
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("Supervisor keeps nothing of 1,000 containers that came and went, signals included", async () => {
+  const h = harness();
+  try {
+    await h.run();
+    const id = (i: number) => i.toString(16).padStart(64, "c");
+    for (let batch = 0; batch < 1_000; batch += 50) {
+      for (let i = batch; i < batch + 50; i++) {
+        h.engine.start(id(i), `churn-${i}`);
+        h.engine.write(id(i), `line ${i}`);
+      }
+      await waitFor(() => h.received().length >= batch + 50, { timeoutMs: STEP_MS, what: "lines" });
+      for (let i = batch; i < batch + 50; i++) h.engine.stop(id(i));
+      await waitFor(() => h.supervisor.attached === 0, { timeoutMs: STEP_MS, what: "detached" });
+      for (let i = batch; i < batch + 50; i++) h.engine.remove(id(i));
+    }
+    await waitFor(() => h.positions.size === 0, {
+      timeoutMs: STEP_MS,
+      what: "positions forgotten",
+    });
+    assert.equal(h.received().length, 1_000);
+    // A tail's signal, and every signal derived from it, is aborted once the tail ended: a
+    // derived signal with a listener on is otherwise kept by the daemon's signal for its life.
+    const live = h.engine.requestSignals.filter((s) => !s.aborted).length;
+    assert.ok(h.engine.requestSignals.length >= 2_000);
+    assert.equal(live, 0, "signals of ended tails still live");
   } finally {
     await h.stop();
   }
