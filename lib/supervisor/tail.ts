@@ -6,9 +6,9 @@
  *
  * ```
  *  tailContainer: inspect ─> followOnce ─> (EOF) inspect ─┬─ stopped: flush last lines ─> end
- *        ▲                    │ batches of entries         ├─ stopped, paused, engine has a
- *        │                    │                            │  newer line: re-read (since) ─┐
- *        │                    ▼                            └─ running: discard, backoff ──┤
+ *        ▲                    │ batches of entries         ├─ stopped, the stream may have
+ *        │                    │                            │  ended early: full read ─> end
+ *        │                    ▼                            └─ running: discard, backoff ──┐
  *        │     LineSender.send: skip ─> advance position ─> encode ─> Handoff (turns)     │
  *        └────────────────────────────────────────────────────────────────────────────────┘
  * ```
