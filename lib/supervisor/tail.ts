@@ -296,7 +296,7 @@ async function followOnce(
   // Any engine may end a follow stream before its last lines once the container stopped
   // (Podman 4.3 250 ms after the death; dockerd 20.10 too, in either overflow mode): the lines
   // handed off (dropped ones included) are kept, so that a full read completes it.
-  const keepSent = read.follow || stream.mayEndEarly === true;
+  const keepSent = read.follow || stream.mayEndEarly === true || config.overflow === "pause";
   // An engine that may drop entries: joined lines wait for a proof (`held_lines.ts`); completed.
   const hold = read.follow && stream.mayEndEarly === true && docker.logsUntilNow !== undefined
     ? new HeldLines(runningCheck(deps, info), signal)
