@@ -4,76 +4,12 @@
  * completed by a full read, as in pause mode (`tail_early_end_test.ts`). A fake engine shows it.
  */
 import assert from "node:assert/strict";
-import {
-  api,
-  chunk,
-  chunkedStart,
-  chunkEnd,
-  FakeEngine,
-  frame,
-  json,
-} from "../helpers/fake_engine.ts";
 import { startKarotten, withLogTail } from "../helpers/karotten.ts";
 import { freshBinding, RABBIT_URL } from "../helpers/rabbit.ts";
 import { waitFor } from "../helpers/deadline.ts";
-import { timestampToNanos } from "../../lib/time.ts";
+import { earlyEndEngine, TOTAL } from "./_early_end_engine.ts";
 
-const ID = "ea51e0d".padEnd(64, "0");
 const TIMEOUT_MS = 30_000;
-/** Lines in the log; the first stream ends after `SENT` of them (they fit in socket buffers). */
-const TOTAL = 2_000;
-const SENT = 300;
-
-/** 2030-01-01T00:00:01.<n padded to 9>Z */
-const ts = (n: number) => `2030-01-01T00:00:01.${String(n).padStart(9, "0")}Z`;
-const entry = (n: number) => frame(1, `${ts(n)} line ${n}\n`);
-
-function sinceNanos(since: string): bigint {
-  const [s, ns = "0"] = since.split(".");
-  return BigInt(s) * 1_000_000_000n + BigInt(ns.padEnd(9, "0"));
-}
-
-/** A fake engine whose follow stream ends after `SENT` lines as the container stops. */
-async function earlyEndEngine() {
-  const engine = await FakeEngine.start();
-  const state = { stopped: false, logRequests: [] as string[] };
-  engine.route(api("/containers/json"), (_req, conn) =>
-    json(
-      conn,
-      200,
-      state.stopped
-        ? []
-        : [{ Id: ID, Names: ["/early"], Image: "kt/fake", Labels: {}, State: "running" }],
-    ));
-  engine.route(api(`/containers/${ID}/json`), (_req, conn) =>
-    json(conn, 200, {
-      Id: ID,
-      Name: "/early",
-      State: { Running: !state.stopped, StartedAt: ts(0), FinishedAt: "0001-01-01T00:00:00Z" },
-      Config: { Image: "kt/fake", Labels: {}, Tty: false },
-    }));
-  engine.route(api(`/containers/${ID}/logs`), async (req, conn) => {
-    state.logRequests.push(req.url.search);
-    const q = req.url.searchParams;
-    await chunkedStart(conn, 200, {});
-    if (q.get("follow") === "1") {
-      // The attach: the container dies, and the engine ends the follow stream after what the
-      // reader had not yet taken... dropping the rest.
-      for (let n = 1; n <= SENT; n++) await chunk(conn, entry(n));
-      state.stopped = true;
-    } else {
-      // A read without following is complete.
-      const since = q.get("since");
-      const from = since === null ? 0n : sinceNanos(since);
-      for (let n = 1; n <= TOTAL; n++) {
-        if (timestampToNanos(ts(n)) >= from) await chunk(conn, entry(n));
-      }
-    }
-    await chunkEnd(conn);
-    return "keep";
-  });
-  return { engine, state };
-}
 
 Deno.test("OVERFLOW=drop: a stopped container's stream that ended early is completed by a full read", async () => {
   const { engine, state } = await earlyEndEngine();
