@@ -193,7 +193,12 @@ export function versusConditions(v: Versus): string[] {
       load(v.burst),
     ],
     [`strace over ${v.straceLines.toLocaleString("en-US")} lines`, load(v.syscalls)],
-    [`idle: containers attached ${v.idle?.karotten?.containers ?? ""}`, load(v.idle)],
+    [
+      `idle: containers attached ${v.idle?.karotten?.containers ?? ""}, read ${
+        v.idleShape?.settleS ?? 5
+      } s after the last attach, CPU over ${v.idleShape?.cpuWindowS ?? 30} s`,
+      load(v.idle),
+    ],
     [
       `fan-in ${fan.containers} × ${fan.ratePerContainer} lines/s × ${fan.seconds} s`,
       load(v.fanIn),

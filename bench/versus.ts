@@ -14,7 +14,7 @@ import { type DockerEngine, TEST_IMAGE } from "../tests/helpers/dockerd.ts";
 import { type Karotten, spawnDaemon, startKarotten } from "../tests/helpers/karotten.ts";
 import { RABBIT_URL } from "../tests/helpers/rabbit.ts";
 import { BenchBinding } from "./_broker.ts";
-import { cpuSeconds, loadAverage, memory } from "./_proc.ts";
+import { cpuSeconds, loadAverage, memory, threadCpuSeconds, threadRunNanos } from "./_proc.ts";
 import { burstScript, pacedScript } from "./_workloads.ts";
 import { Arrivals, fanIn } from "./pipeline.ts";
 import { MEASURE_TIMEOUT_MS } from "./raw.ts";
@@ -46,10 +46,18 @@ const BURST_HOLD_S = 600;
 const STALL_MS = 5_000;
 /** Idle containers attached at once. */
 const IDLE_CONTAINERS = env("BENCH_IDLE_CONTAINERS", 300);
-/** After start or attach, before memory is read. */
-const SETTLE_MS = 5_000;
-/** CPU while idle is measured over this long. */
-const IDLE_CPU_S = env("BENCH_IDLE_CPU_S", 30);
+/**
+ * At rest: after start or the last attach, this long before memory is read and the CPU window
+ * starts (`BENCH_IDLE_SETTLE_S`). Long enough for the runtime's own settling to be over: V8's
+ * memory reducer runs its collections about 15 and 30 s after the last burst of allocations
+ * (the attaches), and frees heap pages with them.
+ */
+const IDLE_SETTLE_S = env("BENCH_IDLE_SETTLE_S", 40);
+/**
+ * CPU while idle is measured over this long (`BENCH_IDLE_CPU_S`): a minute holds every periodic
+ * task of either daemon (pings, karotten's listing and stats line) at least once.
+ */
+const IDLE_CPU_S = env("BENCH_IDLE_CPU_S", 60);
 /** Fan-in: containers, lines/s each, seconds. */
 const FAN_CONTAINERS = env("BENCH_FAN_CONTAINERS", 50);
 const FAN_RATE = env("BENCH_FAN_RATE", 100);
@@ -154,13 +162,13 @@ export interface VersusSyscalls {
 
 /** One daemon at rest. */
 export interface VersusIdle {
-  /** `VmRSS` with no container, bytes. */
+  /** `VmRSS` with no container, after the settle, bytes. */
   idleRssBytes: number;
   /** Containers attached in the second measure. */
   containers: number;
-  /** `VmRSS` with them attached and quiet, bytes. */
+  /** `VmRSS` with them attached and quiet, after the settle (the larger of the window's ends). */
   attachedRssBytes: number;
-  /** CPU while they are quiet, % of one core. */
+  /** CPU while they are quiet (threads' run times over the window), % of one core. */
   attachedCpuPct: number;
   /** 1-minute load average when it started. */
   load: number;
@@ -208,6 +216,8 @@ export interface Versus {
   burstLines: number;
   straceLines: number;
   lineBytes: number;
+  /** At rest: settle before memory and CPU are read, CPU window, seconds (absent in older runs). */
+  idleShape?: { settleS: number; cpuWindowS: number };
   /** Fan-in shape. */
   fan: { containers: number; ratePerContainer: number; seconds: number };
   /** Soak shape. */
@@ -241,6 +251,7 @@ export async function runVersus(
     burstLines: BURST_LINES,
     straceLines: STRACE_LINES,
     lineBytes: LINE_BYTES,
+    idleShape: { settleS: IDLE_SETTLE_S, cpuWindowS: IDLE_CPU_S },
     fan: { containers: FAN_CONTAINERS, ratePerContainer: FAN_RATE, seconds: FAN_SECONDS },
     soak: {
       minutes: SOAK_MIN,
@@ -430,7 +441,7 @@ async function idleRss(
 ): Promise<Pick<VersusIdle, "idleRssBytes" | "load">> {
   const load = loadAverage();
   return await withDaemon(engine, c, async (k) => {
-    await delay(SETTLE_MS);
+    await delay(IDLE_SETTLE_S * 1000);
     return { idleRssBytes: memory(k.pid).rssBytes, load };
   });
 }
@@ -448,12 +459,13 @@ async function idleAttached(
       }
       await delay(250);
     }
-    await delay(SETTLE_MS);
+    await delay(IDLE_SETTLE_S * 1000);
     const rss = memory(k.pid).rssBytes;
-    const cpu0 = cpuSeconds(k.pid);
+    // Thread run times, not clock ticks: a quiet daemon uses a few ms a minute, under one tick.
+    const cpu0 = threadRunNanos(k.pid);
     const t0 = performance.now();
     await delay(IDLE_CPU_S * 1000);
-    const cpu = cpuSeconds(k.pid) - cpu0;
+    const cpu = threadCpuSeconds(cpu0, threadRunNanos(k.pid));
     const wall = (performance.now() - t0) / 1000;
     return {
       containers,
