@@ -69,7 +69,7 @@ interface Socket {
   destroy(err?: Error): void;
   once(event: "close", listener: () => void): void;
   on(event: "drain", listener: () => void): void;
-  write(bytes: Uint8Array): boolean;
+  write(bytes: Uint8Array, done: () => void): boolean;
 }
 
 /** The parts of amqplib's connection this module uses beyond its public API. */
@@ -189,7 +189,8 @@ export class AmqpSession {
     if (frames === undefined || frames.pending === 0) return true;
     const pass = frames.take();
     if (this.#closed || this.lost.aborted) return true;
-    return this.#socket.write(pass);
+    // Once written (or failed), the pass's slab may be filled again.
+    return this.#socket.write(pass, () => frames.written(pass));
   }
 
   /** Marks the session lost because of `err` (e.g. a publish threw); `close()` must follow. */

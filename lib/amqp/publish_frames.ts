@@ -5,8 +5,11 @@
  * `contentType`, `messageId`; see the byte-identity test).
  *
  * Memory: frames are appended to a slab; `take()` hands out a view of what was appended since
- * the last `take()` and never writes over it (a write may still hold it): a full slab is left to
- * the garbage collector and a new one started.
+ * the last `take()` and never writes over it while a write may still hold it. `written()` says a
+ * view's write is done: a slab none of whose views is still being written is used again (the
+ * current one from its start, a full one kept as a spare) instead of being left to the garbage
+ * collector, so a burst of lines makes no slab garbage at all. A view that `written()` is never
+ * called for keeps its slab from reuse; that slab is the collector's, as before.
  * @module
  */
 import { Buffer } from "node:buffer";
@@ -29,6 +32,8 @@ const PUBLISH_METHOD = 40;
 const PROPERTY_FLAGS = 0x8000 | 0x2000 | 0x1000 | 0x0080;
 /** `delivery-mode` of a persistent message. */
 const PERSISTENT = 2;
+/** Full slabs kept for reuse once their writes are done (beyond these, the GC takes them). */
+const SPARE_SLABS = 3;
 /** Method frames kept, by routing key (one per container stream); cleared when exceeded. */
 const MAX_CACHED_KEYS = 4096;
 
@@ -44,9 +49,13 @@ export class PublishFrames {
   readonly #headerHead: Uint8Array;
   /** Method frames by routing key. */
   readonly #methods = new Map<string, Uint8Array>();
-  #slab: Buffer = Buffer.allocUnsafe(SLAB_BYTES);
+  #slab: Buffer = newSlab(SLAB_BYTES);
   #start = 0;
   #at = 0;
+  /** Views handed out by `take()` and not yet `written()`, by their slab. */
+  readonly #writing = new Map<ArrayBufferLike, number>();
+  /** Slabs of `SLAB_BYTES` with nothing of them being written, ready for reuse. */
+  readonly #spare: Buffer[] = [];
 
   /**
    * `channel`: the channel number; `frameMax`: the negotiated frame size limit (bytes, frame
@@ -123,18 +132,50 @@ export class PublishFrames {
   take(): Buffer {
     const out = this.#slab.subarray(this.#start, this.#at);
     this.#start = this.#at;
+    if (out.length > 0) this.#writing.set(out.buffer, (this.#writing.get(out.buffer) ?? 0) + 1);
     return out;
+  }
+
+  /**
+   * The write of `pass`, a buffer `take()` returned, is done (or failed): its bytes may be
+   * written over once no other view of its slab is being written. Call at most once per view.
+   */
+  written(pass: Uint8Array): void {
+    const slab = pass.buffer;
+    const left = (this.#writing.get(slab) ?? 0) - 1;
+    if (left > 0) {
+      this.#writing.set(slab, left);
+      return;
+    }
+    if (left < 0) return; // an empty view, or one from before a reuse: nothing is counted
+    this.#writing.delete(slab);
+    if (slab === this.#slab.buffer) {
+      // The current slab: start it over when nothing is pending in it.
+      if (this.#start === this.#at) this.#start = this.#at = 0;
+    } else this.#keep(slab);
+  }
+
+  /** A slab nothing is written from any more becomes a spare (standard size, while few). */
+  #keep(slab: ArrayBufferLike): void {
+    if (slab.byteLength === SLAB_BYTES && this.#spare.length < SPARE_SLABS) {
+      this.#spare.push(Buffer.from(slab as ArrayBuffer));
+    }
   }
 
   /** The slab, with room for `size` more bytes after the pending ones. */
   #room(size: number): Buffer {
     if (this.#at + size <= this.#slab.length) return this.#slab;
     const pending = this.#at - this.#start;
-    const next = Buffer.allocUnsafe(Math.max(SLAB_BYTES, pending + size));
+    const need = pending + size;
+    const next = need <= SLAB_BYTES
+      ? this.#spare.pop() ?? newSlab(SLAB_BYTES)
+      : newSlab(Math.max(SLAB_BYTES, need));
     next.set(this.#slab.subarray(this.#start, this.#at), 0);
+    const old = this.#slab.buffer;
     this.#slab = next;
     this.#start = 0;
     this.#at = pending;
+    if (!this.#writing.has(old)) this.#keep(old);
     return next;
   }
 
@@ -165,6 +206,11 @@ export class PublishFrames {
     this.#methods.set(routingKey, frame);
     return frame;
   }
+}
+
+/** A slab of its own `ArrayBuffer` (never a pooled one: slabs are told apart by their buffer). */
+function newSlab(bytes: number): Buffer {
+  return Buffer.from(new ArrayBuffer(bytes));
 }
 
 /** Writes a frame's type, channel and payload size at `at`; returns where the payload starts. */

@@ -97,6 +97,44 @@ Deno.test("PublishFrames: a pass is the messages' frames back to back; taken byt
   for (const t of taken) assert.deepEqual(Buffer.from(t.view), t.copy);
 });
 
+Deno.test("PublishFrames: a slab is used again only once every view of it was written", () => {
+  const frames = new PublishFrames(1, "containers-logs", 131072, CONTENT_TYPE);
+  const unwritten: { view: Buffer; copy: Buffer }[] = [];
+  const slabs = new Set<ArrayBufferLike>();
+  let pending: Buffer[] = [];
+  for (let pass = 0; pass < 400; pass++) {
+    for (let i = 0; i < 20; i++) {
+      const size = pass === 170 && i === 3 ? 600_000 : 100 + ((pass * 20 + i) % 900);
+      frames.append(`p${pass % 3}.s.stdout`, body(size, pass + i), `id-${pass}-${i}`);
+    }
+    const view = frames.take();
+    slabs.add(view.buffer);
+    // Every 37th pass is never reported written; the others are, a few passes late.
+    if (pass % 37 === 0) unwritten.push({ view, copy: Buffer.from(view) });
+    else pending.push(view);
+    if (pending.length > 3) {
+      for (const v of pending) frames.written(v);
+      pending = [];
+    }
+  }
+  for (const u of unwritten) assert.deepEqual(Buffer.from(u.view), u.copy);
+  // ~4 MB of frames went through: slabs were reused, not one new 256 KiB slab per 256 KiB.
+  assert.ok(slabs.size < 4 + unwritten.length + 2, `${slabs.size} slabs`);
+});
+
+Deno.test("PublishFrames: with every pass written at once, one slab serves them all", () => {
+  const frames = new PublishFrames(1, "containers-logs", 131072, CONTENT_TYPE);
+  const slabs = new Set<ArrayBufferLike>();
+  for (let pass = 0; pass < 100; pass++) {
+    for (let i = 0; i < 30; i++) frames.append("p.s.stdout", body(300, i), `id-${pass}-${i}`);
+    const view = frames.take();
+    slabs.add(view.buffer);
+    assert.equal(view.byteOffset, 0);
+    frames.written(view);
+  }
+  assert.equal(slabs.size, 1);
+});
+
 Deno.test("PublishFrames: names over 255 bytes are refused and append nothing", () => {
   const frames = new PublishFrames(1, "ex", 131072, CONTENT_TYPE);
   assert.throws(() => frames.append("k".repeat(256), body(10), "id"), TypeError);
