@@ -222,30 +222,57 @@ function isPlainText(s: string): boolean {
  */
 export function messageId(shortId: string, timestamp: string, seq: number): string {
   const { seconds, nanos } = timestampInstant(timestamp);
-  const digits = seconds >= 0 && seconds < MAX_SECONDS
-    ? base36Nanos(seconds, nanos)
-    : (BigInt(seconds) * 1_000_000_000n + BigInt(nanos)).toString(36).padStart(13, "0");
-  return shortId + digits + seq.toString(36);
+  if (!(seconds >= 0 && seconds < MAX_SECONDS)) {
+    const digits = (BigInt(seconds) * 1_000_000_000n + BigInt(nanos)).toString(36);
+    return shortId + digits.padStart(13, "0") + seq.toString(36);
+  }
+  // One flat string from char codes: an id is held until the broker confirms it, and one built
+  // by concatenation would keep a chain of a dozen partial strings alive as long (~80 bytes).
+  const codes = idCodes;
+  let at = 0;
+  for (let i = 0; i < shortId.length; i++) codes[at++] = shortId.charCodeAt(i);
+  base36Nanos(seconds, nanos, codes, at);
+  at += 13;
+  let rest = seq;
+  const seqAt = at;
+  do {
+    const r = rest % 36;
+    codes[at++] = BASE36_CODES[r];
+    rest = (rest - r) / 36;
+  } while (rest > 0);
+  codes.length = at;
+  reverse(codes, seqAt, at);
+  return String.fromCharCode.apply(null, codes);
 }
 
 /** Seconds below which `seconds * 1e9 + nanos` has at most 13 base-36 digits (year 7375). */
 const MAX_SECONDS = 36 ** 13 / 1e9;
-const BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz";
+const BASE36_CODES = Array.from("0123456789abcdefghijklmnopqrstuvwxyz", (c) => c.charCodeAt(0));
+/** The character codes of the id being built (reused: one id at a time). */
+const idCodes: number[] = [];
 
 /**
- * `seconds * 1e9 + nanos` (beyond 2^53) in 13 base-36 digits, divided by 36 in two limbs of base
- * 1e9 so that every step stays exact in a double: the id without a `BigInt` per line.
+ * Writes `seconds * 1e9 + nanos` (beyond 2^53) as 13 base-36 digit codes at `codes[at..]`,
+ * divided by 36 in two limbs of base 1e9 so that every step stays exact in a double: the id
+ * without a `BigInt` per line.
  */
-function base36Nanos(seconds: number, nanos: number): string {
+function base36Nanos(seconds: number, nanos: number, codes: number[], at: number): void {
   let high = seconds;
   let low = nanos;
-  let out = "";
-  for (let i = 0; i < 13; i++) {
+  for (let i = 12; i >= 0; i--) {
     const r = high % 36;
     high = (high - r) / 36;
     const t = r * 1e9 + low;
     low = Math.floor(t / 36);
-    out = BASE36[t - low * 36] + out;
+    codes[at + i] = BASE36_CODES[t - low * 36];
   }
-  return out;
+}
+
+/** Reverses `codes[from..to)` in place. */
+function reverse(codes: number[], from: number, to: number): void {
+  for (let i = from, j = to - 1; i < j; i++, j--) {
+    const c = codes[i];
+    codes[i] = codes[j];
+    codes[j] = c;
+  }
 }

@@ -145,6 +145,15 @@ Deno.test("messageId: the nanoseconds are the exact base-36 of the instant, as B
   }
 });
 
+Deno.test("messageId: the count is its base-36 digits, of any length", () => {
+  const short = "0123456789ab";
+  const ts = "2026-11-25T20:24:44.123456789Z";
+  const nanos = timestampToNanos(ts).toString(36).padStart(13, "0");
+  for (const seq of [0, 1, 9, 10, 35, 36, 37, 1295, 1296, 46655, 46656, 2 ** 31, 2 ** 53 - 1]) {
+    assert.equal(messageId(short, ts, seq), `${short}${nanos}${seq.toString(36)}`, String(seq));
+  }
+});
+
 Deno.test("identify caps a 1 MB name, image and labels with the routing key's hash-suffix rule", () => {
   const big = "n".repeat(1 << 20);
   const identity = identify("cd".repeat(32), `/${big}`, `img-${big}`, {
