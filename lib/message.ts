@@ -8,6 +8,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { bodyBuffer } from "./body_slabs.ts";
 import { shortId } from "./short_id.ts";
 import { timestampInstant } from "./time.ts";
 
@@ -169,30 +170,6 @@ export class EnvelopeEncoder {
     out[at + 1] = BODY_END[1];
     return out;
   }
-}
-
-/** Bodies up to this size are cut from a shared slab; larger ones get their own buffer. */
-const SLAB_BODY_MAX = 4096;
-/** Bytes of a body slab. */
-const BODY_SLAB_BYTES = 64 * 1024;
-let bodySlab = new ArrayBuffer(0);
-let bodySlabAt = 0;
-
-/**
- * A `Buffer` of `size` bytes for one body. Small ones are views into a slab shared by every
- * encoder: one allocation per 64 KiB of bodies instead of one per line. A slab is never written
- * again once cut (a body lives until the broker confirms it); a full one is left to the garbage
- * collector, which frees it once no body cut from it is held.
- */
-function bodyBuffer(size: number): Buffer {
-  if (size > SLAB_BODY_MAX) return Buffer.allocUnsafe(size);
-  if (bodySlabAt + size > bodySlab.byteLength) {
-    bodySlab = new ArrayBuffer(BODY_SLAB_BYTES);
-    bodySlabAt = 0;
-  }
-  const out = Buffer.from(bodySlab, bodySlabAt, size);
-  bodySlabAt += size;
-  return out;
 }
 
 /** True when every byte is printable ASCII (0x20–0x7e) other than `"` and `\`. */

@@ -26,6 +26,7 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
+import { releaseBody } from "./body_slabs.ts";
 import { type Lane, Turns } from "./turns.ts";
 
 /** One message to publish. */
@@ -201,6 +202,7 @@ export class MessageQueue {
   offer(msg: OutMessage): boolean {
     if (!this.#fits(msg.body.length)) {
       this.#countDrop(msg);
+      releaseBody(msg.body);
       return false;
     }
     this.#append(msg);
@@ -382,6 +384,7 @@ export class MessageQueue {
       this.#confirmed++;
       this.#bytes -= msg.body.length;
       this.#onConfirmed?.(msg);
+      releaseBody(msg.body);
       s = this.#head % cap;
     }
     const size = this.#tail - this.#head;
