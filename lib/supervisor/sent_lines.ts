@@ -14,6 +14,18 @@
 import { compareTimestamps } from "../time.ts";
 import type { Position } from "../positions.ts";
 
+/**
+ * Timestamps are kept split: the engine's form (`2026-11-25T20:24:44.123456789Z`) as its second
+ * (`2026-11-25T20:24:44.`, one string shared by the lines of that second) and its nanoseconds (a
+ * number), about 21 bytes a line in all instead of 81 with a string per line; any other form is
+ * kept whole.
+ */
+const SECOND_LENGTH = 20;
+/** Length of the engine's form. */
+const ENGINE_LENGTH = 30;
+/** In the nanoseconds array: the line's timestamp is kept whole in the seconds array. */
+const WHOLE = 0xffff_ffff;
+
 /** Lines kept per tail; a longer sparse end than this cannot be completed exactly. */
 export const SENT_LINES_KEPT = 20_000;
 /** Slots a tail starts with (doubled up to `SENT_LINES_KEPT` as lines come). */
@@ -36,11 +48,19 @@ export class SentLines {
   #len: Uint32Array;
   #stream: Uint8Array;
   #seq: Uint32Array;
-  #ts: string[];
+  /** Per line: its timestamp's second (shared), or the whole timestamp (see `WHOLE`). */
+  #second: string[];
+  #nanos: Uint32Array;
   #start = 0;
   #size = 0;
-  /** The position as of just before the oldest kept line. */
-  readonly #floor: Position;
+  /**
+   * The position as of just before the oldest kept line: its timestamp split as the lines' are
+   * (`#floorTs` is its text, undefined until asked for), and its count.
+   */
+  #floorSecond: string;
+  #floorNanos: number;
+  #floorTs: string | undefined;
+  #floorCount: number;
 
   /** `floor`: the position the stream started from (copied). Grows to `capacity` as needed. */
   constructor(floor: Position, capacity = SENT_LINES_KEPT) {
@@ -50,8 +70,12 @@ export class SentLines {
     this.#len = new Uint32Array(initial);
     this.#stream = new Uint8Array(initial);
     this.#seq = new Uint32Array(initial);
-    this.#ts = new Array<string>(initial);
-    this.#floor = { ...floor };
+    this.#second = new Array<string>(initial);
+    this.#nanos = new Uint32Array(initial);
+    this.#floorTs = floor.ts;
+    this.#floorNanos = engineNanos(floor.ts);
+    this.#floorSecond = this.#floorNanos === WHOLE ? floor.ts : floor.ts.slice(0, SECOND_LENGTH);
+    this.#floorCount = floor.count;
   }
 
   /** Lines kept. */
@@ -61,7 +85,8 @@ export class SentLines {
 
   /** The position just before the oldest kept line: a complete read resumes after it. */
   get floor(): Position {
-    return { ...this.#floor };
+    this.#floorTs ??= joinTs(this.#floorSecond, this.#floorNanos);
+    return { ts: this.#floorTs, count: this.#floorCount };
   }
 
   /** Keeps a sent line and the count it was sent with (evicting the oldest when full). */
@@ -70,16 +95,23 @@ export class SentLines {
       if (this.#size < this.#capacity) this.#grow();
       else {
         const i = this.#start;
-        advanceFloor(this.#floor, this.#ts[i], this.#seq[i]);
+        this.#advanceFloor(i);
         this.#start = (i + 1) % this.#hash.length;
         this.#size--;
       }
     }
     const slots = this.#hash.length;
     const at = (this.#start + this.#size) % slots;
-    // Lines of one second share a timestamp: keep one string for them.
-    const prev = this.#size > 0 ? this.#ts[(at + slots - 1) % slots] : "";
-    this.#ts[at] = prev === line.ts ? prev : line.ts;
+    const ts = line.ts;
+    const nanos = engineNanos(ts);
+    if (nanos === WHOLE) this.#second[at] = ts;
+    else {
+      // Lines of one second share its string.
+      const p = (at + slots - 1) % slots;
+      const prev = this.#size > 0 && this.#nanos[p] !== WHOLE ? this.#second[p] : "";
+      this.#second[at] = prev !== "" && ts.startsWith(prev) ? prev : ts.slice(0, SECOND_LENGTH);
+    }
+    this.#nanos[at] = nanos;
     this.#hash[at] = fnv1a32(line.message);
     this.#len[at] = line.message.length;
     this.#stream[at] = line.stream;
@@ -95,20 +127,59 @@ export class SentLines {
     const len = new Uint32Array(slots);
     const stream = new Uint8Array(slots);
     const seq = new Uint32Array(slots);
-    const ts = new Array<string>(slots);
+    const second = new Array<string>(slots);
+    const nanos = new Uint32Array(slots);
     order.forEach((i, k) => {
       hash[k] = this.#hash[i];
       len[k] = this.#len[i];
       stream[k] = this.#stream[i];
       seq[k] = this.#seq[i];
-      ts[k] = this.#ts[i];
+      second[k] = this.#second[i];
+      nanos[k] = this.#nanos[i];
     });
     this.#hash = hash;
     this.#len = len;
     this.#stream = stream;
     this.#seq = seq;
-    this.#ts = ts;
+    this.#second = second;
+    this.#nanos = nanos;
     this.#start = 0;
+  }
+
+  /** The timestamp of the line in slot `i`, as recorded. */
+  #tsAt(i: number): string {
+    return joinTs(this.#second[i], this.#nanos[i]);
+  }
+
+  /**
+   * The floor moves past the evicted line in slot `i` the way the tail's position moved past it
+   * (an older line, count 0, did not move it). Engine-form timestamps are compared as numbers,
+   * without building their text.
+   */
+  #advanceFloor(i: number): void {
+    const seq = this.#seq[i];
+    if (seq === 0) return;
+    const second = this.#second[i];
+    const nanos = this.#nanos[i];
+    let order: number;
+    let same = false;
+    if (this.#floorCount === 0) order = 1;
+    else if (nanos !== WHOLE && this.#floorNanos !== WHOLE) {
+      const fs = this.#floorSecond;
+      order = second === fs ? nanos - this.#floorNanos : second < fs ? -1 : 1;
+      same = order === 0;
+    } else {
+      const ts = this.#tsAt(i);
+      const floor = this.floor.ts;
+      order = compareTimestamps(ts, floor);
+      same = ts === floor;
+    }
+    if (order > 0) {
+      this.#floorSecond = second;
+      this.#floorNanos = nanos;
+      this.#floorTs = undefined;
+      this.#floorCount = seq;
+    } else if (same && seq > this.#floorCount) this.#floorCount = seq;
   }
 
   /** Starts matching a complete read of the log against the kept lines (consumes them). */
@@ -118,7 +189,7 @@ export class SentLines {
     for (let k = 0; k < this.#size; k++) {
       const i = (this.#start + k) % slots;
       kept.push({
-        ts: this.#ts[i],
+        ts: this.#tsAt(i),
         hash: this.#hash[i],
         len: this.#len[i],
         stream: this.#stream[i],
@@ -126,7 +197,7 @@ export class SentLines {
       });
     }
     this.#size = 0;
-    return new Completion({ ...this.#floor }, kept);
+    return new Completion(this.floor, kept);
   }
 }
 
@@ -240,13 +311,25 @@ function keyOf(ts: string, stream: number, hash: number, len: number): string {
   return `${ts}|${stream}|${hash}|${len}`;
 }
 
-/** The floor moves past an evicted line the way the tail's position moved past it. */
-function advanceFloor(floor: Position, ts: string, seq: number): void {
-  if (seq === 0) return; // an older line: the position did not move
-  if (floor.count === 0 || compareTimestamps(ts, floor.ts) > 0) {
-    floor.ts = ts;
-    floor.count = seq;
-  } else if (ts === floor.ts && seq > floor.count) floor.count = seq;
+/** A timestamp from its split form (see `WHOLE`). */
+function joinTs(second: string, nanos: number): string {
+  return nanos === WHOLE ? second : second + String(nanos).padStart(9, "0") + "Z";
+}
+
+/**
+ * The nanoseconds of a timestamp in the engine's form (`…T20:24:44.123456789Z`), or `WHOLE` for
+ * any other form.
+ */
+function engineNanos(ts: string): number {
+  if (ts.length !== ENGINE_LENGTH || ts.charCodeAt(ENGINE_LENGTH - 1) !== 90) return WHOLE;
+  if (ts.charCodeAt(SECOND_LENGTH - 1) !== 46) return WHOLE; // "."
+  let n = 0;
+  for (let i = SECOND_LENGTH; i < ENGINE_LENGTH - 1; i++) {
+    const d = ts.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return WHOLE;
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 /** FNV-1a, 32 bits, of the bytes. */

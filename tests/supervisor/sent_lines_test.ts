@@ -124,3 +124,40 @@ Deno.test("SentLines passes over a line sent cut, and the lines after it still m
   const { added } = complete(lines, cutSent, 1);
   assertExactlyOnce(200, (i) => picked(i) && i !== 150, added);
 });
+
+/** `n` lines over a few seconds with distinct nanoseconds; every 100th in another form. */
+function nanoLog(n: number, otherForm: boolean): SentLine[] {
+  return Array.from({ length: n }, (_, i) => {
+    const second = String(10 + Math.floor(i / 100)).padStart(2, "0");
+    const nanos = String((i % 100) * 9_999_999 + 7).padStart(9, "0");
+    const ts = otherForm && i % 100 === 50
+      ? `2026-12-01T20:33:${second}.${nanos}+00:00`
+      : `2026-12-01T20:33:${second}.${nanos}Z`;
+    return { stream: 1, ts, message: enc.encode(`line ${i}`) };
+  });
+}
+
+Deno.test("SentLines: the floor after evictions is the position the tail passed, to the nanosecond", () => {
+  for (const otherForm of [false, true]) {
+    const lines = nanoLog(400, otherForm);
+    const picked = (i: number) => i % 3 !== 1;
+    const cap = 64;
+    const { sent } = follow(lines, picked, { ts: "", count: 0 }, cap);
+    const sentLines = lines.filter((_, i) => picked(i));
+    const expected = { ts: "", count: 0 };
+    for (const line of sentLines.slice(0, sentLines.length - cap)) advance(expected, line.ts);
+    assert.deepEqual(sent.floor, expected, `other form: ${otherForm}`);
+  }
+});
+
+Deno.test("SentLines completes lines with nanosecond timestamps exactly, across evictions", () => {
+  const lines = nanoLog(400, false);
+  const picked = (i: number) => i < 250 || i % 5 === 0;
+  for (const cap of [64, 1000]) {
+    const { sent, ids } = follow(lines, picked, { ts: "", count: 0 }, cap);
+    const { added, ids: newIds } = complete(lines, sent);
+    assertExactlyOnce(400, picked, added);
+    const all = [...ids, ...newIds];
+    assert.equal(new Set(all).size, all.length, `cap ${cap}`);
+  }
+});
