@@ -64,7 +64,7 @@ const FULL_LINE_BYTES = 1024;
 const FAN_CONTAINERS = 50;
 const FAN_LINES_PER_S = 200;
 const FAN_SECONDS = 30;
-/** Full buffer of long lines: lines and their size (twice what the 32 MiB budget holds). */
+/** Full buffer of long lines: lines and their size (8 times what the 8 MiB budget holds). */
 const LONG_LINES = 64;
 const LONG_LINE_BYTES = 1 << 20;
 /** Fairness: the burst beside a quiet container printing a line every 10 ms. */

@@ -3,6 +3,7 @@
  * the README), the targets and whether each holds, `results.json`, and the SVG chart.
  * @module
  */
+import { DEFAULT_BUFFER_BYTES } from "../lib/config.ts";
 import type { Machine } from "./_proc.ts";
 import type { Attach, EndToEnd, FanIn, FullBuffer } from "./pipeline.ts";
 import type { PublishRate, ReadRate, ShipRate } from "./raw.ts";
@@ -96,7 +97,7 @@ export interface Target {
 
 const MB = 1024 * 1024;
 /** The default byte budget (`BUFFER_BYTES`), MB. */
-const BUFFER_BUDGET_MB = 32;
+const BUFFER_BUDGET_MB = DEFAULT_BUFFER_BYTES / MB;
 
 /** Lines per second of a read. */
 export function rawDockerRate(r: Results): number {
@@ -144,7 +145,7 @@ export function targets(r: Results): Target[] {
     t("fan-in lines lost", r.fanIn.lost, "<=", 0, "lines"),
     t("attach latency p99", r.attach.p99Ms, "<=", 300, "ms"),
     t(
-      "RSS with the buffer full of 1 MiB lines (BUFFER_BYTES 32 MiB + 100 MB)",
+      `RSS with the buffer full of 1 MiB lines (BUFFER_BYTES ${BUFFER_BUDGET_MB} MiB + 100 MB)`,
       r.longLines.hwmBytes / MB,
       "<=",
       BUFFER_BUDGET_MB + 100e6 / MB,

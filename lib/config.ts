@@ -108,8 +108,12 @@ export const DEFAULT_EXCHANGE = "containers-logs";
 export const DEFAULT_DOCKER_SOCK = "/var/run/docker.sock";
 /** Default cap for one merged log line, bytes (1 MiB). */
 export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
-/** Default byte budget of the buffer: message bodies held at most (32 MiB). */
-export const DEFAULT_BUFFER_BYTES = 32 << 20;
+/**
+ * Default byte budget of the buffer: message bodies held at most (8 MiB). It holds the 8192
+ * messages of lines up to ~800 bytes; longer lines wait in the engine's log (`pause`) or are
+ * dropped sooner (`drop`), and memory stays within reach of the heap that holds them.
+ */
+export const DEFAULT_BUFFER_BYTES = 8 << 20;
 /** Default full-buffer policy. */
 export const DEFAULT_OVERFLOW: OverflowPolicy = "pause";
 

@@ -14,7 +14,7 @@ Deno.test("loadConfig applies the defaults", () => {
   assert.equal(c.debug, false);
   assert.equal(c.stateDir, undefined);
   assert.equal(c.maxLineBytes, 1 << 20);
-  assert.equal(c.bufferBytes, 32 << 20);
+  assert.equal(c.bufferBytes, 8 << 20);
   assert.deepEqual(c.tuning, DEFAULT_TUNING);
   assert.ok(Object.isFrozen(c));
 });

@@ -302,7 +302,7 @@ Deno.test("the full buffer: lossless by default, fair, bounded in bytes", async 
             }),
           });
           await withKarotten(vars, async (k) => {
-            const total = 64; // twice what the 32 MiB budget holds
+            const total = 64; // 8 times what the 8 MiB budget holds
             let stopped = false;
             try {
               await rabbitStopApp();
