@@ -1,7 +1,7 @@
 /**
  * A small HTTP/1.1 GET client over the pooled unix-socket connections: request writer,
  * response head with a deadline, bodies by Content-Length, chunked coding or EOF, exposed as a
- * stream of byte pieces so that `/logs` and `/events` can follow forever.
+ * stream of byte pieces (one per socket read) so that `/logs` and `/events` can follow forever.
  * @module
  */
 import { concatBytes } from "../bytes.ts";
@@ -52,7 +52,7 @@ export interface HttpResponse {
   readonly status: number;
   /** Headers, lowercased names. */
   readonly headers: Map<string, string>;
-  /** The body, decoded from chunked coding; ends with the body. */
+  /** The body, decoded from chunked coding, one piece per socket read; ends with the body. */
   body(): AsyncGenerator<Uint8Array, void, undefined>;
   /**
    * The whole body as text, at most `maxBytes` of it: a longer body (by its Content-Length, or
@@ -253,10 +253,12 @@ async function* bodyPieces(
     let chunk: Uint8Array | null = rest;
     for (;;) {
       if (chunk.length > 0) decoder.push(chunk);
+      // The chunks of one read go on as one piece: the engine sends a chunk per log entry, and
+      // each piece costs the readers a step of their async iteration.
       if (out.length > 0) {
-        const ready = out;
+        const piece = concatBytes(out);
         out = [];
-        for (const piece of ready) yield piece;
+        yield piece;
       }
       if (decoder.done) return;
       chunk = await read();
