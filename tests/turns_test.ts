@@ -198,3 +198,16 @@ Deno.test("awaitTicking calls onTick while the wait lasts and settles as it does
   assert.equal(ticks, 3);
   await assert.rejects(awaitTicking(Promise.reject(new Error("no")), 5, () => {}), /no/);
 });
+
+Deno.test("awaitTicking: an onTick that throws stops the ticking; its error comes once the wait ends", async () => {
+  let ticks = 0;
+  const gate = Promise.withResolvers<string>();
+  const waiting = awaitTicking(gate.promise, 2, () => {
+    ticks++;
+    throw new Error("tick failed");
+  });
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.equal(ticks, 1);
+  gate.resolve("done");
+  await assert.rejects(waiting, /tick failed/);
+});

@@ -2,33 +2,33 @@
  * Work that goes on while a wait lasts.
  * @module
  */
-import { delay } from "./delay.ts";
 
 /**
  * Awaits `p`, calling `onTick()` every `everyMs` until it settles (e.g. a lag check while a
- * reader waits for room). Settles as `p` does; no timer is left behind.
+ * reader waits for room). Settles as `p` does; no timer is left behind. An `onTick` that throws
+ * stops the ticking, and `p`'s value is replaced by that error. One interval timer per wait and
+ * nothing else: readers at a full buffer wait hundreds of times a second.
  */
 export async function awaitTicking<T>(
   p: Promise<T>,
   everyMs: number,
   onTick: () => void,
 ): Promise<T> {
-  const stop = new AbortController();
-  const ticking = (async () => {
-    while (!stop.signal.aborted) {
-      try {
-        await delay(everyMs, { signal: stop.signal });
-      } catch (err) {
-        if (stop.signal.aborted) return;
-        throw err;
-      }
+  let failure: { err: unknown } | undefined;
+  const timer = setInterval(() => {
+    try {
       onTick();
+    } catch (err) {
+      failure = { err };
+      clearInterval(timer);
     }
-  })();
+  }, everyMs);
+  let value: T;
   try {
-    return await p;
+    value = await p;
   } finally {
-    stop.abort();
-    await ticking;
+    clearInterval(timer);
   }
+  if (failure !== undefined) throw failure.err;
+  return value;
 }
