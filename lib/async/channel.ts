@@ -1,11 +1,12 @@
 /**
- * An unbounded single-consumer channel: producers `send`, one loop `receive`s in order.
+ * An unbounded single-consumer channel: producers `send`, one loop `receive`s in order. A received
+ * item is no longer held by the channel.
  * @module
  */
 
 /** Messages in order, to one consumer. */
 export class Channel<T> {
-  #items: T[] = [];
+  #items: (T | undefined)[] = [];
   #head = 0;
   #waiter: (() => void) | undefined;
 
@@ -33,7 +34,10 @@ export class Channel<T> {
         signal.addEventListener("abort", onAbort, { once: true });
       });
     }
-    const item = this.#items[this.#head++];
+    // Let go of the item at once: the array is compacted only now and then, and what the
+    // supervisor sends (a tail and its state, an engine event) must not outlive its handling.
+    const item = this.#items[this.#head] as T;
+    this.#items[this.#head++] = undefined;
     if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
