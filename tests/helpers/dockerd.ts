@@ -100,10 +100,14 @@ export class DockerEngine {
    * Stops `dockerd` (SIGTERM, waits for it to exit) and starts it again on the same folders.
    * With `liveRestore` its containers keep running; without, `dockerd` stops them first.
    */
-  async restart(): Promise<void> {
+  async restart(whileDown?: () => Promise<void>): Promise<void> {
     if (this.#stopped) throw new Error("Cannot restart: the engine was stopped");
     await this.#terminate();
-    await this.#launch();
+    try {
+      await whileDown?.();
+    } finally {
+      await this.#launch();
+    }
   }
 
   /**

@@ -31,8 +31,11 @@ export interface TestEngine {
   docker(...args: string[]): Promise<string>;
   /** `docker run -d --pull never --network none ...args`; returns the full container id. */
   run(...args: string[]): Promise<string>;
-  /** Stops the engine's process and starts it again on the same folders. */
-  restart(): Promise<void>;
+  /**
+   * Stops the engine's process and starts it again on the same folders; `whileDown`, when
+   * given, runs in between (the engine stays down until it settles).
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
   /** Removes every container, stops the engine and removes its folder. Safe to call twice. */
   stop(): Promise<void>;
 }

@@ -116,7 +116,7 @@ export class PodmanEngine {
    * Stops the service (SIGTERM, waits for it to exit) and starts it again on the same folders.
    * Its containers keep running; without `liveRestore` they are stopped first.
    */
-  async restart(): Promise<void> {
+  async restart(whileDown?: () => Promise<void>): Promise<void> {
     if (this.#stopped) throw new Error("Cannot restart: the engine was stopped");
     if (!this.#liveRestore) {
       const ids = await this.#running();
@@ -125,7 +125,11 @@ export class PodmanEngine {
       }
     }
     await this.#terminate();
-    await this.#launch();
+    try {
+      await whileDown?.();
+    } finally {
+      await this.#launch();
+    }
   }
 
   /**
