@@ -131,6 +131,29 @@ export function memory(pid: number): Memory {
   return { rssBytes: kb("VmRSS"), hwmBytes: kb("VmHWM") };
 }
 
+/** Resident memory of a process split by what backs it, bytes. */
+export interface ResidentSplit {
+  /** `Rss` of `/proc/<pid>/smaps_rollup`. */
+  rssBytes: number;
+  /** `Anonymous`: heap, stacks, malloc arenas. */
+  anonBytes: number;
+  /** The rest: file-backed pages (the binary, libraries) and shared memory. */
+  fileBytes: number;
+}
+
+/** Resident memory of a process, anonymous vs file-backed, from `/proc/<pid>/smaps_rollup`. */
+export function residentSplit(pid: number): ResidentSplit {
+  const text = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`);
+  const kb = (name: string): number => {
+    const m = text.match(new RegExp(`^${name}:\\s+(\\d+) kB$`, "m"));
+    if (!m) throw new Error(`Cannot read ${name} of pid ${pid}: not in its smaps_rollup`);
+    return Number(m[1]) * 1024;
+  };
+  const rss = kb("Rss");
+  const anon = kb("Anonymous");
+  return { rssBytes: rss, anonBytes: anon, fileBytes: rss - anon };
+}
+
 /** The machine the figures come from. */
 export interface Machine {
   /** Online CPUs (`nproc`). */

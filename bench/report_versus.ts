@@ -5,9 +5,18 @@
  */
 import type { Machine } from "./_proc.ts";
 import type { Target } from "./report.ts";
-import type { ContenderName, Versus } from "./versus.ts";
+import { type ContenderName, SOAK_SERIES, type SoakSeriesName, type Versus } from "./versus.ts";
 
 const MIB = 1024 * 1024;
+
+const SOAK_SERIES_LABELS: Record<SoakSeriesName, string> = {
+  rss: "RSS",
+  anon: "RSS anonymous",
+  file: "RSS file-backed",
+  heapUsed: "JS heap used",
+  heapTotal: "JS heap total",
+  external: "JS external",
+};
 
 /** One row: a figure of each daemon, and whether lower is better (for the target marks). */
 interface Row {
@@ -120,6 +129,12 @@ const ROWS: Row[] = [
     value: (v, c) => mib(v.soakRuns?.[c]?.rssEndBytes),
     digits: 1,
   },
+  ...SOAK_SERIES.map((name): Row => ({
+    label: `soak: ${SOAK_SERIES_LABELS[name]} slope (every 30 s)`,
+    unit: "MiB/min",
+    value: (v, c) => v.soakRuns?.[c]?.series?.[name]?.slopeMiBPerMin,
+    digits: 3,
+  })),
 ];
 
 function mib(bytes: number | undefined): number | undefined {

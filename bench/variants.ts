@@ -49,13 +49,15 @@ function variantContender(v: Variant): Contender {
   return {
     name: v.name,
     attached: / info attached /,
-    start: async (engine, exchange) => {
+    metrics: v.tree === undefined,
+    start: async (engine, exchange, extra = {}) => {
       const env: Record<string, string> = {
         RABBITMQ_URL: RABBIT_URL,
         DOCKER_SOCK: engine.sock,
         EXCHANGE: exchange,
         NO_COLOR: "1",
         ...(v.env ?? {}),
+        ...extra,
       };
       const v8 = v.v8 ?? SHIPPED_V8;
       const k = spawnDaemon(

@@ -14,7 +14,14 @@ import { type DockerEngine, TEST_IMAGE } from "../tests/helpers/dockerd.ts";
 import { type Karotten, spawnDaemon, startKarotten } from "../tests/helpers/karotten.ts";
 import { RABBIT_URL } from "../tests/helpers/rabbit.ts";
 import { BenchBinding } from "./_broker.ts";
-import { cpuSeconds, loadAverage, memory, threadCpuSeconds, threadRunNanos } from "./_proc.ts";
+import {
+  cpuSeconds,
+  loadAverage,
+  memory,
+  residentSplit,
+  threadCpuSeconds,
+  threadRunNanos,
+} from "./_proc.ts";
 import { burstScript, pacedScript } from "./_workloads.ts";
 import { Arrivals, fanIn } from "./pipeline.ts";
 import { MEASURE_TIMEOUT_MS } from "./raw.ts";
@@ -69,6 +76,8 @@ const SOAK_WARMUP_MIN = env("BENCH_SOAK_WARMUP_MIN", Math.min(5, SOAK_MIN / 3));
 const SOAK_WRITERS = 3;
 const SOAK_CHURN_MS = 500;
 const SOAK_SAMPLE_MS = 5_000;
+/** The soak's memory breakdown (`SOAK_SERIES`) is read this often. */
+const SOAK_DETAIL_MS = 30_000;
 /** Wait for a daemon to be ready and connected. */
 const START_TIMEOUT_MS = 30_000;
 /** Containers started at once by the CLI. */
@@ -77,10 +86,15 @@ const START_CONCURRENCY = 8;
 /** A daemon to compare. */
 export interface Contender {
   name: ContenderName;
-  /** Started on the engine, publishing to `exchange`; resolves once ready and connected. */
-  start(engine: DockerEngine, exchange: string): Promise<Karotten>;
+  /**
+   * Started on the engine, publishing to `exchange`, with `env` added to its environment;
+   * resolves once ready and connected.
+   */
+  start(engine: DockerEngine, exchange: string, env?: Record<string, string>): Promise<Karotten>;
   /** The log line it prints for each container it attaches. */
   attached: RegExp;
+  /** It serves `/metrics` with karotten's memory series when given `METRICS_ADDR`. */
+  metrics?: boolean;
 }
 
 /** The contenders of this run: karotten, then the peer twice when `peer` names its binary. */
@@ -88,11 +102,13 @@ function contenders(peer: string | undefined): Contender[] {
   const karotten: Contender = {
     name: "karotten",
     attached: / info attached /,
-    start: async (engine, exchange) => {
+    metrics: true,
+    start: async (engine, exchange, env = {}) => {
       const k = await startKarotten({
         RABBITMQ_URL: RABBIT_URL,
         DOCKER_SOCK: engine.sock,
         EXCHANGE: exchange,
+        ...env,
       });
       await ready(k, [/ info ready /, / info amqp_connected /]);
       return k;
@@ -191,6 +207,25 @@ export interface VersusFanIn {
   load: number;
 }
 
+/**
+ * The soak's memory series: resident memory (`rss`) split into `anon` and `file` (from `/proc`),
+ * and, for a daemon that serves `/metrics`, its JS heap in use and reserved and its external
+ * memory.
+ */
+export const SOAK_SERIES = ["rss", "anon", "file", "heapUsed", "heapTotal", "external"] as const;
+/** One of them. */
+export type SoakSeriesName = (typeof SOAK_SERIES)[number];
+
+/** One memory series of a soak, after the warm-up. */
+export interface SoakSeries {
+  /** The first sample after the warm-up, bytes. */
+  afterWarmupBytes: number;
+  /** The last sample, bytes. */
+  endBytes: number;
+  /** Least-squares slope, MiB per minute. */
+  slopeMiBPerMin: number;
+}
+
 /** A churn soak through one daemon. */
 export interface VersusSoak {
   /** Length, minutes. */
@@ -203,6 +238,13 @@ export interface VersusSoak {
   rssEndBytes: number;
   /** Least-squares slope of `VmRSS` after the warm-up, MiB per minute. */
   slopeMiBPerMin: number;
+  /** The memory series sampled every 30 s (absent in older runs). */
+  series?: Partial<Record<SoakSeriesName, SoakSeries>>;
+  /**
+   * Every sample of them, warm-up included: minutes since the start, then MiB of each series
+   * in `SOAK_SERIES` order (`null` where not read).
+   */
+  trace?: (number | null)[][];
   /** 1-minute load average when it started. */
   load: number;
 }
@@ -529,12 +571,75 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
   return num / den;
 }
 
+/** A free TCP port on the loopback. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** The JS heap and external memory from karotten's `/metrics` at `base`, bytes. */
+async function scrapeMemory(
+  base: string,
+): Promise<Pick<Record<SoakSeriesName, number>, "heapUsed" | "heapTotal" | "external">> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const value = (name: string): number => {
+    const m = text.match(new RegExp(`^${name} (\\S+)$`, "m"));
+    if (!m) throw new Error(`${name} is not in ${base}/metrics`);
+    return Number(m[1]);
+  };
+  return {
+    heapUsed: value("karotten_js_heap_used_bytes"),
+    heapTotal: value("karotten_js_heap_total_bytes"),
+    external: value("karotten_js_external_memory_bytes"),
+  };
+}
+
+/** One reading of the soak's memory series, bytes (the heap ones only with `metricsBase`). */
+async function soakSample(
+  pid: number,
+  metricsBase: string | undefined,
+): Promise<Partial<Record<SoakSeriesName, number>>> {
+  const split = residentSplit(pid);
+  return {
+    rss: split.rssBytes,
+    anon: split.anonBytes,
+    file: split.fileBytes,
+    ...(metricsBase === undefined ? {} : await scrapeMemory(metricsBase)),
+  };
+}
+
+/** Each series' first and last value and slope over the samples after the warm-up. */
+function soakSeries(
+  samples: { min: number; bytes: Partial<Record<SoakSeriesName, number>> }[],
+): Partial<Record<SoakSeriesName, SoakSeries>> {
+  const out: Partial<Record<SoakSeriesName, SoakSeries>> = {};
+  const after = samples.filter((s) => s.min >= SOAK_WARMUP_MIN);
+  for (const name of SOAK_SERIES) {
+    const got = after.filter((s) => s.bytes[name] !== undefined);
+    if (got.length === 0) continue;
+    out[name] = {
+      afterWarmupBytes: got[0].bytes[name]!,
+      endBytes: got.at(-1)!.bytes[name]!,
+      slopeMiBPerMin: slope(got.map((s) => s.min), got.map((s) => s.bytes[name]! / 2 ** 20)),
+    };
+  }
+  return out;
+}
+
 async function soak(engine: DockerEngine, c: Contender): Promise<VersusSoak> {
   const load = loadAverage();
   const binding = await BenchBinding.open(RABBIT_URL);
   try {
     await binding.consume(() => {});
-    const k = await c.start(engine, binding.exchange);
+    const port = c.metrics ? freePort() : undefined;
+    const metricsBase = port === undefined ? undefined : `http://127.0.0.1:${port}`;
+    const k = await c.start(
+      engine,
+      binding.exchange,
+      port === undefined ? {} : { METRICS_ADDR: `127.0.0.1:${port}` },
+    );
     const writers: string[] = [];
     const inFlight = new Set<Promise<unknown>>();
     let churned = 0;
@@ -558,6 +663,8 @@ async function soak(engine: DockerEngine, c: Contender): Promise<VersusSoak> {
       const xs: number[] = [];
       const ys: number[] = [];
       let nextSample = t0;
+      let nextDetail = t0;
+      const details: { min: number; bytes: Partial<Record<SoakSeriesName, number>> }[] = [];
       let rssAfterWarmup = NaN;
       for (let i = 0;; i++) {
         const now = performance.now();
@@ -571,6 +678,10 @@ async function soak(engine: DockerEngine, c: Contender): Promise<VersusSoak> {
             ys.push(mib);
           }
           nextSample += SOAK_SAMPLE_MS;
+        }
+        if (now >= nextDetail) {
+          details.push({ min: (now - t0) / 60_000, bytes: await soakSample(k.pid, metricsBase) });
+          nextDetail += SOAK_DETAIL_MS;
         }
         if (inFlight.size < 4) {
           const p = engine.run("--rm", TEST_IMAGE, "sh", "-c", `echo churn ${i}`)
@@ -588,6 +699,13 @@ async function soak(engine: DockerEngine, c: Contender): Promise<VersusSoak> {
         rssAfterWarmupBytes: rssAfterWarmup * 2 ** 20,
         rssEndBytes: memory(k.pid).rssBytes,
         slopeMiBPerMin: slope(xs, ys),
+        series: soakSeries(details),
+        trace: details.map((d) => [
+          round2(d.min),
+          ...SOAK_SERIES.map((n) =>
+            d.bytes[n] === undefined ? null : round2(d.bytes[n]! / 2 ** 20)
+          ),
+        ]),
         load,
       };
     } finally {
@@ -598,6 +716,10 @@ async function soak(engine: DockerEngine, c: Contender): Promise<VersusSoak> {
   } finally {
     await binding.close();
   }
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }
 
 /** Starts `count` containers, a few at a time, with the `docker run` arguments `args(i)`. */

@@ -1,6 +1,7 @@
 /**
- * The Prometheus text exposition (format 0.0.4) of a snapshot. Names follow Prometheus' naming
- * guide: `karotten_` prefix, base units in the name, `_total` on counters.
+ * The Prometheus text exposition (format 0.0.4) of a snapshot and the process's memory. Names
+ * follow Prometheus' naming guide: `karotten_` prefix, base units in the name, `_total` on
+ * counters; resident memory under the name Prometheus' client libraries use.
  * @module
  */
 import type { Snapshot } from "./snapshot.ts";
@@ -11,16 +12,31 @@ export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8
 
 type Kind = "counter" | "gauge";
 
+/** The process's memory, as `Deno.memoryUsage()` reads it, bytes. */
+export interface ProcessMemory {
+  /** Resident set size. */
+  rss: number;
+  /** V8 heap reserved. */
+  heapTotal: number;
+  /** V8 heap in use (live and not yet collected objects). */
+  heapUsed: number;
+  /** Memory outside the heap that V8 accounts for (array buffers, `Buffer`s). */
+  external: number;
+}
+
 interface Family {
   name: string;
   kind: Kind;
   help: string;
-  samples: (s: Snapshot) => [labels: string, value: number][];
+  samples: (s: Snapshot, m: ProcessMemory) => [labels: string, value: number][];
 }
 
 const one = (f: (s: Snapshot) => number | boolean) => (s: Snapshot): [string, number][] => [
   ["", Number(f(s))],
 ];
+function mem(f: (m: ProcessMemory) => number): Family["samples"] {
+  return (_, m) => [["", f(m)]];
+}
 
 const FAMILIES: readonly Family[] = [
   {
@@ -122,17 +138,41 @@ const FAMILIES: readonly Family[] = [
     help: "Attached containers without their own series (over the limit).",
     samples: one((s) => s.containersOmitted),
   },
+  {
+    name: "process_resident_memory_bytes",
+    kind: "gauge",
+    help: "Resident memory size in bytes.",
+    samples: mem((m) => m.rss),
+  },
+  {
+    name: "karotten_js_heap_used_bytes",
+    kind: "gauge",
+    help: "JavaScript heap in use (live objects and garbage not yet collected).",
+    samples: mem((m) => m.heapUsed),
+  },
+  {
+    name: "karotten_js_heap_total_bytes",
+    kind: "gauge",
+    help: "JavaScript heap reserved by the runtime.",
+    samples: mem((m) => m.heapTotal),
+  },
+  {
+    name: "karotten_js_external_memory_bytes",
+    kind: "gauge",
+    help: "Memory outside the JavaScript heap held by its objects (byte buffers).",
+    samples: mem((m) => m.external),
+  },
 ];
 
 /** Every metric name exposed (the alerting rules' test checks its expressions against it). */
 export const METRIC_NAMES: readonly string[] = FAMILIES.map((f) => f.name);
 
-/** The exposition text of a snapshot. */
-export function renderPrometheus(s: Snapshot): string {
+/** The exposition text of a snapshot and of the process's memory, read when scraped. */
+export function renderPrometheus(s: Snapshot, m: ProcessMemory): string {
   let out = "";
   for (const f of FAMILIES) {
     out += `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.kind}\n`;
-    for (const [labels, value] of f.samples(s)) out += `${f.name}${labels} ${value}\n`;
+    for (const [labels, value] of f.samples(s, m)) out += `${f.name}${labels} ${value}\n`;
   }
   return out;
 }

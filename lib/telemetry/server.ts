@@ -1,6 +1,7 @@
 /**
- * The opt-in HTTP endpoint (`METRICS_ADDR`): `GET /metrics` (Prometheus text) and
- * `GET /healthz` (200 or 503 with a JSON reason). Read-only; anything else is 404 or 405.
+ * The opt-in HTTP endpoint (`METRICS_ADDR`): `GET /metrics` (Prometheus text, the process's
+ * memory read at each scrape) and `GET /healthz` (200 or 503 with a JSON reason). Read-only;
+ * anything else is 404 or 405.
  * @module
  */
 import type { ListenAddr } from "../config.ts";
@@ -40,7 +41,7 @@ function respond(req: Request, snapshot: () => Snapshot): Response {
   }
   const path = new URL(req.url).pathname;
   if (path === "/metrics") {
-    return new Response(renderPrometheus(snapshot()), {
+    return new Response(renderPrometheus(snapshot(), Deno.memoryUsage()), {
       headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
     });
   }

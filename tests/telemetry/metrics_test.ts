@@ -144,6 +144,12 @@ Deno.test("METRICS_ADDR serves /metrics and /healthz through a broker bounce and
     assert.equal(metric("karotten_containers_attached"), 1);
     assert.equal(metric("karotten_buffer_capacity_messages"), QUEUE_CAPACITY);
     assert.equal(metric('karotten_build_info{version="0.2.0"}'), 1);
+    // The process's memory, read at the scrape: resident memory holds the heap in use.
+    const rss = metric("process_resident_memory_bytes");
+    const heapUsed = metric("karotten_js_heap_used_bytes");
+    assert.ok(heapUsed > 0 && heapUsed <= metric("karotten_js_heap_total_bytes"));
+    assert.ok(rss > metric("karotten_js_heap_total_bytes"), `RSS ${rss}`);
+    assert.ok(metric("karotten_js_external_memory_bytes") > 0);
 
     // Broker away: the buffer fills to 90 %, then /healthz says 503 and why.
     const bounceFrom = s.scrapes.length;

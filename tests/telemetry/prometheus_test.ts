@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { METRIC_NAMES, renderPrometheus } from "../../lib/telemetry/prometheus.ts";
+import {
+  METRIC_NAMES,
+  type ProcessMemory,
+  renderPrometheus,
+} from "../../lib/telemetry/prometheus.ts";
 import { healthOf } from "../../lib/telemetry/health.ts";
 import { type Snapshot, takeSnapshot } from "../../lib/telemetry/snapshot.ts";
 import { MessageQueue } from "../../lib/queue.ts";
@@ -58,6 +62,13 @@ function sample(): Snapshot {
   }, 1);
 }
 
+const MEMORY: ProcessMemory = {
+  rss: 60_000_000,
+  heapTotal: 12_000_000,
+  heapUsed: 9_000_000,
+  external: 2_500_000,
+};
+
 Deno.test("takeSnapshot reads the queue's totals and bounds the per-container series", () => {
   const s = sample();
   assert.equal(s.linesRead, 42);
@@ -72,7 +83,7 @@ Deno.test("takeSnapshot reads the queue's totals and bounds the per-container se
 });
 
 Deno.test("renderPrometheus writes every family with HELP and TYPE, labels escaped", () => {
-  const text = renderPrometheus(sample());
+  const text = renderPrometheus(sample(), MEMORY);
   for (const name of METRIC_NAMES) {
     assert.match(text, new RegExp(`^# TYPE ${name} (counter|gauge)$`, "m"));
     if (/_total$/.test(name)) assert.match(text, new RegExp(`^# TYPE ${name} counter$`, "m"));
@@ -83,10 +94,17 @@ Deno.test("renderPrometheus writes every family with HELP and TYPE, labels escap
   );
   assert.match(text, /^karotten_lines_dropped_total\{cause="full"\} 1$/m);
   assert.match(text, /^karotten_broker_connected 0$/m);
+  assert.match(
+    text,
+    /^# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 60000000$/m,
+  );
+  assert.match(text, /^karotten_js_heap_used_bytes 9000000$/m);
+  assert.match(text, /^karotten_js_heap_total_bytes 12000000$/m);
+  assert.match(text, /^karotten_js_external_memory_bytes 2500000$/m);
 });
 
 Deno.test("renderPrometheus output passes promtool check metrics", async () => {
-  await promtool(["check", "metrics"], renderPrometheus(sample()));
+  await promtool(["check", "metrics"], renderPrometheus(sample(), MEMORY));
 });
 
 Deno.test("healthOf: engine down, or broker away with the buffer at 90 %, is unhealthy", () => {
