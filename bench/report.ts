@@ -3,7 +3,7 @@
  * the README), the targets and whether each holds, `results.json`, and the SVG chart.
  * @module
  */
-import { DEFAULT_BUFFER_BYTES } from "../lib/config.ts";
+import { DEFAULT_PAUSE_BUFFER_BYTES } from "../lib/config.ts";
 import type { Machine } from "./_proc.ts";
 import type { Attach, EndToEnd, FanIn, FullBuffer } from "./pipeline.ts";
 import type { PublishRate, ReadRate, ShipRate } from "./raw.ts";
@@ -96,8 +96,8 @@ export interface Target {
 }
 
 const MB = 1024 * 1024;
-/** The default byte budget (`BUFFER_BYTES`), MB. */
-const BUFFER_BUDGET_MB = DEFAULT_BUFFER_BYTES / MB;
+/** The default byte budget (`BUFFER_BYTES` with the default `OVERFLOW=pause`), MB. */
+const BUFFER_BUDGET_MB = DEFAULT_PAUSE_BUFFER_BYTES / MB;
 
 /** Lines per second of a read. */
 export function rawDockerRate(r: Results): number {

@@ -109,11 +109,18 @@ export const DEFAULT_DOCKER_SOCK = "/var/run/docker.sock";
 /** Default cap for one merged log line, bytes (1 MiB). */
 export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
 /**
- * Default byte budget of the buffer: message bodies held at most (8 MiB). It holds the 8192
- * messages of lines up to ~800 bytes; longer lines wait in the engine's log (`pause`) or are
- * dropped sooner (`drop`), and memory stays within reach of the heap that holds them.
+ * Default byte budget of the buffer with `OVERFLOW=drop`: message bodies held at most (8 MiB).
+ * It holds the 8192 messages of lines up to ~800 bytes (the seed's buffer); longer lines are
+ * dropped sooner, and memory stays within reach of the heap that holds them.
  */
 export const DEFAULT_BUFFER_BYTES = 8 << 20;
+/**
+ * Default byte budget with `OVERFLOW=pause` (the default): 1 MiB, ~3,000 messages of 100-byte
+ * lines. There the engine's log file is the real buffer: the budget changes where a backlog
+ * waits, not how fast it drains, and each message held in a burst outlives V8's young
+ * generation, so a smaller budget is a smaller heap (see README, Benchmarks).
+ */
+export const DEFAULT_PAUSE_BUFFER_BYTES = 1 << 20;
 /** Default full-buffer policy. */
 export const DEFAULT_OVERFLOW: OverflowPolicy = "pause";
 
@@ -240,7 +247,8 @@ export function loadConfig(env: EnvReader, options: LoadOptions = {}): Config {
   if (stateDir !== undefined) permissionPath("STATE_DIR", stateDir);
   const maxLineBytes = positiveInt("MAX_LINE_BYTES", env("MAX_LINE_BYTES")) ??
     DEFAULT_MAX_LINE_BYTES;
-  const bufferBytes = positiveInt("BUFFER_BYTES", env("BUFFER_BYTES")) ?? DEFAULT_BUFFER_BYTES;
+  const bufferBytes = positiveInt("BUFFER_BYTES", env("BUFFER_BYTES")) ??
+    (overflowRaw === "pause" ? DEFAULT_PAUSE_BUFFER_BYTES : DEFAULT_BUFFER_BYTES);
   return Object.freeze({
     brokers,
     dryRun,

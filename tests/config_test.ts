@@ -14,7 +14,7 @@ Deno.test("loadConfig applies the defaults", () => {
   assert.equal(c.debug, false);
   assert.equal(c.stateDir, undefined);
   assert.equal(c.maxLineBytes, 1 << 20);
-  assert.equal(c.bufferBytes, 8 << 20);
+  assert.equal(c.bufferBytes, 1 << 20);
   assert.deepEqual(c.tuning, DEFAULT_TUNING);
   assert.ok(Object.isFrozen(c));
 });
@@ -50,6 +50,17 @@ Deno.test("loadConfig reads OVERFLOW and BUFFER_BYTES", () => {
   const c = loadConfig(env({ RABBITMQ_URL: "amqp://h", OVERFLOW: "drop", BUFFER_BYTES: "1000" }));
   assert.equal(c.overflow, "drop");
   assert.equal(c.bufferBytes, 1000);
+});
+
+Deno.test("BUFFER_BYTES defaults by OVERFLOW: 1 MiB to pause, 8 MiB to drop", () => {
+  const pause = loadConfig(env({ RABBITMQ_URL: "amqp://h", OVERFLOW: "pause" }));
+  assert.equal(pause.bufferBytes, 1 << 20);
+  const drop = loadConfig(env({ RABBITMQ_URL: "amqp://h", OVERFLOW: "drop" }));
+  assert.equal(drop.bufferBytes, 8 << 20);
+  const set = loadConfig(
+    env({ RABBITMQ_URL: "amqp://h", OVERFLOW: "pause", BUFFER_BYTES: "9000" }),
+  );
+  assert.equal(set.bufferBytes, 9000);
 });
 
 Deno.test("loadConfig reads tuning overrides", () => {

@@ -17,7 +17,7 @@ import {
 } from "./helpers/rabbit.ts";
 import { type Karotten, startKarotten, withLogTail } from "./helpers/karotten.ts";
 import { waitFor } from "./helpers/deadline.ts";
-import { DEFAULT_BUFFER_BYTES, DEFAULT_TUNING } from "../lib/config.ts";
+import { DEFAULT_PAUSE_BUFFER_BYTES, DEFAULT_TUNING } from "../lib/config.ts";
 
 const TIMEOUT_MS = 60_000;
 /** The grace after a `die` event in the test of a container stopping while paused. */
@@ -302,7 +302,7 @@ Deno.test("the full buffer: lossless by default, fair, bounded in bytes", async 
             }),
           });
           await withKarotten(vars, async (k) => {
-            const total = 64; // 8 times what the 8 MiB budget holds
+            const total = 64; // far more than the default 1 MiB budget holds
             let stopped = false;
             try {
               await rabbitStopApp();
@@ -315,7 +315,7 @@ Deno.test("the full buffer: lossless by default, fair, bounded in bytes", async 
               const hwm = residentHighWater(k.pid);
               console.log(`1 MiB lines, broker down: VmHWM ${(hwm / 1e6).toFixed(1)} MB`);
               assert.ok(
-                hwm <= DEFAULT_BUFFER_BYTES + 100e6,
+                hwm <= DEFAULT_PAUSE_BUFFER_BYTES + 100e6,
                 `VmHWM ${hwm} bytes > BUFFER_BYTES + 100 MB`,
               );
               await rabbitStartApp();

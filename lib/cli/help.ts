@@ -11,6 +11,7 @@ import {
   DEFAULT_MAX_CONTAINERS,
   DEFAULT_MAX_LINE_BYTES,
   DEFAULT_OVERFLOW,
+  DEFAULT_PAUSE_BUFFER_BYTES,
   ENV_NAMES,
 } from "../config.ts";
 import { EXIT_CONFIG, EXIT_CRASH, EXIT_ENGINE_UNREACHABLE, EXIT_OK } from "../exit_codes.ts";
@@ -66,7 +67,7 @@ export const VARIABLE_HELP: Readonly<Record<(typeof ENV_NAMES)[number], Variable
     meaning: "containers attached at once (one socket each; keep LimitNOFILE above it)",
   },
   BUFFER_BYTES: {
-    default: String(DEFAULT_BUFFER_BYTES),
+    default: `${DEFAULT_PAUSE_BUFFER_BYTES}; ${DEFAULT_BUFFER_BYTES} with OVERFLOW=drop`,
     meaning: "message bytes the buffer holds, beside its 8192 messages; one longer line passes",
   },
   KAROTTEN_TUNING: { default: "unset", meaning: "JSON overriding intervals and limits" },
