@@ -221,17 +221,21 @@ interface Kept {
 export class Completion {
   /** Where the kept lines begin: a complete read starts here (`since` its timestamp). */
   readonly floor: Position;
-  readonly #kept: Kept[];
+  /** The kept lines from the floor on; let go of once matched (pass 2 needs only `#used`). */
+  #kept: Kept[];
   readonly #byLine: boolean;
-  /** The read's lines after the floor, as keys (pass 1). */
-  readonly #read: string[] = [];
+  /** The read's lines after the floor, as keys (pass 1); let go of once matched. */
+  #read: string[] = [];
   /** Per read line after the floor: never sent (decided after pass 1). */
   #fresh: boolean[] | undefined;
   #floorLeft = 0;
   #at = 0;
   #unmatched = 0;
-  /** Highest count used per timestamp (kept lines and lines sent by this completion). */
-  readonly #used = new Map<string, number>();
+  /**
+   * Highest count used per timestamp (kept lines and lines sent by this completion); made once
+   * the matching is done, so that it never lives beside the matching's own maps.
+   */
+  #used = new Map<string, number>();
 
   constructor(floor: Position, kept: Kept[]) {
     this.floor = floor;
@@ -240,10 +244,6 @@ export class Completion {
     this.#byLine = floor.ts !== "" && floor.count > 0;
     this.#kept = this.#byLine ? kept.filter((k) => compareTimestamps(k.ts, floor.ts) >= 0) : kept;
     this.#floorLeft = floor.count;
-    if (this.#byLine) this.#used.set(floor.ts, floor.count);
-    for (const k of this.#kept) {
-      if (k.seq > (this.#used.get(k.ts) ?? 0)) this.#used.set(k.ts, k.seq);
-    }
   }
 
   /** Kept lines the read did not hold (sent cut, or lost to a longer sparse end than kept). */
@@ -262,6 +262,8 @@ export class Completion {
     if (this.#fresh === undefined) {
       this.#fresh = this.#match();
       this.#floorLeft = this.floor.count;
+      this.#used = this.#usedCounts();
+      this.#kept = [];
     }
     if (this.#beforeFloor(line)) return undefined;
     // A read that grew since pass 1 (the container ran again): its new lines were never sent.
@@ -284,26 +286,49 @@ export class Completion {
     return false;
   }
 
-  /** Walks the read and the kept lines in order; true for each read line never sent. */
+  /**
+   * Walks the read and the kept lines in order; true for each read line never sent. Lets go of
+   * the read's keys: nothing else needs them.
+   */
   #match(): boolean[] {
+    const read = this.#read;
+    this.#read = [];
     const left = new Map<string, number>();
-    for (const key of this.#read) left.set(key, (left.get(key) ?? 0) + 1);
-    const kept = this.#kept.map((k) => keyOf(k.ts, k.stream, k.hash, k.len));
+    for (const key of read) left.set(key, (left.get(key) ?? 0) + 1);
+    const kept = this.#kept;
+    const keptKey = (i: number) => {
+      const k = kept[i];
+      return keyOf(k.ts, k.stream, k.hash, k.len);
+    };
     const fresh: boolean[] = [];
     let k = 0;
-    for (const key of this.#read) {
-      while (k < kept.length && (left.get(kept[k]) ?? 0) === 0) {
+    // The key of `kept[k]`, made when `k` moves (not kept for every line at once).
+    let next = k < kept.length ? keptKey(k) : "";
+    for (const key of read) {
+      while (k < kept.length && (left.get(next) ?? 0) === 0) {
         k++;
         this.#unmatched++;
+        if (k < kept.length) next = keptKey(k);
       }
-      if (k < kept.length && kept[k] === key) {
+      if (k < kept.length && next === key) {
         k++;
+        if (k < kept.length) next = keptKey(k);
         fresh.push(false);
       } else fresh.push(true);
       left.set(key, left.get(key)! - 1);
     }
     this.#unmatched += kept.length - k;
     return fresh;
+  }
+
+  /** The highest count of each timestamp among the floor and the kept lines. */
+  #usedCounts(): Map<string, number> {
+    const used = new Map<string, number>();
+    if (this.#byLine) used.set(this.floor.ts, this.floor.count);
+    for (const k of this.#kept) {
+      if (k.seq > (used.get(k.ts) ?? 0)) used.set(k.ts, k.seq);
+    }
+    return used;
   }
 }
 
