@@ -12,11 +12,12 @@ import { closeQuietly, type ConnectionPool } from "./conn.ts";
 import { ResponseHeadReader } from "./response_head.ts";
 
 /**
- * Read sizes: a body's reads start at `READ_MIN_BYTES` (an idle follow stream keeps only that);
+ * Read sizes: a body's reads start at `READ_MIN_BYTES` (an idle follow stream keeps only that
+ * buffer while it waits: a few log lines, and little memory for hundreds of silent containers);
  * a read that fills its buffer doubles the next one up to `READ_MAX_BYTES` (a busy stream takes
  * many lines per read), and a read under a quarter of it halves it again.
  */
-export const READ_MIN_BYTES = 4 * 1024;
+export const READ_MIN_BYTES = 512;
 /** See {@link READ_MIN_BYTES}. */
 export const READ_MAX_BYTES = 256 * 1024;
 

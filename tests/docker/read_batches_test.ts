@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DockerClient } from "../../lib/docker/api.ts";
 import { ConnectionPool } from "../../lib/docker/conn.ts";
-import { READ_MIN_BYTES } from "../../lib/docker/http.ts";
+import { READ_MAX_BYTES, READ_MIN_BYTES, ReadSize } from "../../lib/docker/http.ts";
 import { concatBytes } from "../../lib/bytes.ts";
 import { api, chunkEnd, FakeEngine, frame, write } from "../helpers/fake_engine.ts";
 import { startEngine, TEST_IMAGE } from "../helpers/engine.ts";
@@ -24,7 +24,8 @@ function entryChunks(first: number, count: number): Uint8Array {
 }
 
 Deno.test("the chunks of one socket read come as one batch, not one per engine entry", async () => {
-  const PER_WRITE = 50;
+  // Groups small enough for the first reads (READ_MIN_BYTES, the head included).
+  const PER_WRITE = 8;
   const WRITES = 3;
   const engine = await FakeEngine.start();
   // The test lets the engine write the next group only once the last one came out, so every
@@ -95,6 +96,62 @@ Deno.test("a long log read from a real engine comes whole and in order across ma
     }
     assert.equal(stream.flush().length, 0);
     assert.equal(expected - 1, LINES);
+  } finally {
+    pool.clear();
+    await engine.stop();
+  }
+});
+
+Deno.test("read sizes double on full reads up to the most, and halve back on small ones", () => {
+  const size = new ReadSize();
+  assert.equal(size.bytes, READ_MIN_BYTES);
+  const seen = [size.bytes];
+  while (size.bytes < READ_MAX_BYTES) {
+    size.after(size.bytes);
+    seen.push(size.bytes);
+  }
+  assert.deepEqual(seen, seen.map((_, i) => READ_MIN_BYTES * 2 ** i));
+  size.after(READ_MAX_BYTES);
+  assert.equal(size.bytes, READ_MAX_BYTES);
+  // A read of a quarter or more keeps the size; under a quarter halves it, down to the least.
+  size.after(READ_MAX_BYTES / 4);
+  assert.equal(size.bytes, READ_MAX_BYTES);
+  for (let i = 0; i < 20; i++) size.after(1);
+  assert.equal(size.bytes, READ_MIN_BYTES);
+});
+
+Deno.test("a follow stream that waited with a small read takes a 1 MiB burst whole and in order", async () => {
+  const LINES = 170_000; // `seq 1 170000`: 1,078,895 bytes
+  const engine = await startEngine();
+  const pool = new ConnectionPool(engine.sock, { maxIdle: 1, idleTimeoutMs: 5_000 });
+  try {
+    // Silent until it is told to print: the stream is followed, idle, before the burst.
+    const id = await engine.run(
+      TEST_IMAGE,
+      "sh",
+      "-c",
+      `while [ ! -e /go ]; do sleep 0.1; done; seq 1 ${LINES}`,
+    );
+    const docker = new DockerClient(pool, 10_000);
+    const stream = await docker.logs(
+      id,
+      { kind: "beginning" },
+      { tty: false, maxLineBytes: 16_384 },
+      AbortSignal.timeout(120_000),
+    );
+    await engine.docker("exec", id, "touch", "/go");
+    let expected = 1;
+    let bytes = 0;
+    for await (const batch of stream) {
+      for (const entry of batch) {
+        assert.equal(decoder.decode(entry.message), String(expected));
+        bytes += entry.message.length + 1;
+        expected++;
+      }
+    }
+    assert.equal(stream.flush().length, 0);
+    assert.equal(expected - 1, LINES);
+    assert.ok(bytes > 1024 * 1024, `${bytes} bytes`);
   } finally {
     pool.clear();
     await engine.stop();
