@@ -28,8 +28,13 @@ const WHOLE = 0xffff_ffff;
 
 /** Lines kept per tail; a longer sparse end than this cannot be completed exactly. */
 export const SENT_LINES_KEPT = 20_000;
-/** Slots a tail starts with (doubled up to `SENT_LINES_KEPT` as lines come). */
+/**
+ * Slots taken at the first line (doubled up to `SENT_LINES_KEPT` as lines come); a tail that
+ * sent nothing keeps none (hundreds of silent containers).
+ */
 const INITIAL_SLOTS = 64;
+const NO_WORDS = new Uint32Array(0);
+const NO_BYTES = new Uint8Array(0);
 
 /** One line as sent. */
 export interface SentLine {
@@ -65,13 +70,12 @@ export class SentLines {
   /** `floor`: the position the stream started from (copied). Grows to `capacity` as needed. */
   constructor(floor: Position, capacity = SENT_LINES_KEPT) {
     this.#capacity = capacity;
-    const initial = Math.min(capacity, INITIAL_SLOTS);
-    this.#hash = new Uint32Array(initial);
-    this.#len = new Uint32Array(initial);
-    this.#stream = new Uint8Array(initial);
-    this.#seq = new Uint32Array(initial);
-    this.#second = new Array<string>(initial);
-    this.#nanos = new Uint32Array(initial);
+    this.#hash = NO_WORDS;
+    this.#len = NO_WORDS;
+    this.#stream = NO_BYTES;
+    this.#seq = NO_WORDS;
+    this.#second = [];
+    this.#nanos = NO_WORDS;
     this.#floorTs = floor.ts;
     this.#floorNanos = engineNanos(floor.ts);
     this.#floorSecond = this.#floorNanos === WHOLE ? floor.ts : floor.ts.slice(0, SECOND_LENGTH);
@@ -119,9 +123,9 @@ export class SentLines {
     this.#size++;
   }
 
-  /** Twice the slots (at most `capacity`), oldest line first. */
+  /** Twice the slots, or the first ones (at most `capacity`), oldest line first. */
   #grow(): void {
-    const slots = Math.min(this.#capacity, this.#hash.length * 2);
+    const slots = Math.min(this.#capacity, Math.max(INITIAL_SLOTS, this.#hash.length * 2));
     const order = Array.from({ length: this.#size }, (_, k) => (this.#start + k) % this.#size);
     const hash = new Uint32Array(slots);
     const len = new Uint32Array(slots);

@@ -161,3 +161,14 @@ Deno.test("SentLines completes lines with nanosecond timestamps exactly, across 
     assert.equal(new Set(all).size, all.length, `cap ${cap}`);
   }
 });
+
+Deno.test("SentLines that kept no line yet completes a read from its floor, whole", () => {
+  const lines = log(30, 10);
+  const floor = { ts: lines[9].ts, count: 10 };
+  const sent = new SentLines(floor);
+  assert.equal(sent.size, 0);
+  assert.deepEqual(sent.floor, floor);
+  // Nothing after the floor was sent: every line after it is added, in order, once.
+  const { added } = complete(lines, sent);
+  assert.deepEqual(added, Array.from({ length: 20 }, (_, i) => i + 10));
+});
