@@ -117,6 +117,8 @@ export function fnv1a32(s: string): string {
 const BODY_HEAD = new TextEncoder().encode('{"timestamp":"');
 /** `"}` */
 const BODY_END = new TextEncoder().encode('"}');
+/** Decodes the messages that are not plain ASCII (no streaming: one decoder serves all). */
+const decoder = new TextDecoder();
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
@@ -131,7 +133,6 @@ export class EnvelopeEncoder {
   readonly #middle: string;
   /** `","project":…,"message":"`: from the end of the timestamp to the start of the message. */
   readonly #between: Uint8Array;
-  readonly #decoder = new TextDecoder();
 
   constructor(identity: ContainerIdentity, stream: StreamName) {
     this.routingKey = routingKey(identity, stream);
@@ -146,7 +147,7 @@ export class EnvelopeEncoder {
   /** The JSON body of one line; `message` bytes are decoded as UTF-8 (invalid bytes → U+FFFD). */
   encode(timestamp: string, message: Uint8Array): Buffer {
     if (isPlain(message) && isPlainText(timestamp)) return this.#copy(timestamp, message);
-    const text = this.#decoder.decode(message);
+    const text = decoder.decode(message);
     return Buffer.from(
       `{"timestamp":${JSON.stringify(timestamp)}${this.#middle}${JSON.stringify(text)}}`,
       "utf8",

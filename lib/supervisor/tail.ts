@@ -512,8 +512,10 @@ class LineSender {
   readonly #handoff: Handoff;
   readonly #id: string;
   readonly #short: string;
-  readonly #stdout: EnvelopeEncoder;
-  readonly #stderr: EnvelopeEncoder;
+  readonly #identity: ContainerIdentity;
+  /** Made at the stream's first line: a silent container keeps neither. */
+  #stdout: EnvelopeEncoder | undefined;
+  #stderr: EnvelopeEncoder | undefined;
   readonly #position: Position;
   readonly #skipTs: string;
   #skipLeft: number;
@@ -537,8 +539,7 @@ class LineSender {
     this.#counters = counters;
     this.#id = id;
     this.#short = shortId(id);
-    this.#stdout = new EnvelopeEncoder(identity, "stdout");
-    this.#stderr = new EnvelopeEncoder(identity, "stderr");
+    this.#identity = identity;
     this.#position = from.position;
     this.#skipTs = from.position.ts;
     this.#skipLeft = from.skip;
@@ -642,10 +643,10 @@ class LineSender {
     let encoder: EnvelopeEncoder;
     if (entry.stream === "stdout") {
       this.#counters.stdout++;
-      encoder = this.#stdout;
+      encoder = this.#stdout ??= new EnvelopeEncoder(this.#identity, "stdout");
     } else {
       this.#counters.stderr++;
-      encoder = this.#stderr;
+      encoder = this.#stderr ??= new EnvelopeEncoder(this.#identity, "stderr");
     }
     return {
       routingKey: encoder.routingKey,
