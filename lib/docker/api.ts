@@ -20,6 +20,7 @@ import {
 import { httpGet, type HttpResponse } from "./http.ts";
 import { type LogEntries, LogStream, type LogStreamOptions } from "./log_stream.ts";
 import { checkContainerInfo, checkContainerList } from "./shapes.ts";
+import { Limiter } from "../async/limiter.ts";
 
 export type { DockerEvent } from "./event_stream.ts";
 export type { LogEntries, LogEntry, LogStreamOptions } from "./log_stream.ts";
@@ -63,6 +64,18 @@ export type LogsStart =
   | { kind: "beginning" }
   | { kind: "since"; since: string };
 
+/**
+ * Inspects in progress at once. Hundreds of containers attached at start would otherwise each
+ * hold an inspect's answer (text, parsed JSON, read buffers) at the same moment: memory the
+ * runtime keeps long after that peak.
+ */
+export const MAX_INSPECTS = 8;
+/**
+ * The longest an inspect waits for its place: an engine that holds some inspects unanswered
+ * delays the others by at most this.
+ */
+export const MAX_INSPECT_WAIT_MS = 1_000;
+
 /** The events karotten follows (Docker's names; Podman's are asked for beside them). */
 export const FOLLOWED_EVENTS = ["start", "die", "destroy"] as const;
 
@@ -71,6 +84,7 @@ export class DockerClient {
   readonly #pool: ConnectionPool;
   readonly #headerTimeoutMs: number;
   readonly #log: Logger | undefined;
+  readonly #inspects = new Limiter(MAX_INSPECTS, MAX_INSPECT_WAIT_MS);
 
   /** `log`: with DEBUG, every request is logged (`docker_get path=...`). */
   constructor(pool: ConnectionPool, headerTimeoutMs: number, log?: Logger) {
@@ -100,10 +114,16 @@ export class DockerClient {
     return items;
   }
 
-  /** `GET /containers/{id}/json`; an answer of the wrong shape → `ShapeError`. */
+  /**
+   * `GET /containers/{id}/json`, at most `MAX_INSPECTS` at once (a wait over
+   * `MAX_INSPECT_WAIT_MS` goes ahead anyway); an answer of the wrong shape → `ShapeError`.
+   */
   async inspect(id: string, signal: AbortSignal): Promise<ContainerInfo> {
     const path = `/containers/${encodeURIComponent(id)}/json`;
-    return checkContainerInfo(await this.#json(path, MAX_INSPECT_BYTES, signal), path);
+    return await this.#inspects.run(
+      async () => checkContainerInfo(await this.#json(path, MAX_INSPECT_BYTES, signal), path),
+      signal,
+    );
   }
 
   /**
