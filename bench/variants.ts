@@ -4,9 +4,9 @@
  * (`TEST_RABBITMQ_URL`): what a V8 flag, a malloc setting or another code tree changes in CPU per
  * line, lines/s and memory, measured side by side.
  *
- * `BENCH_VARIANTS`: a JSON array of `{name, v8?, env?, tree?}`: `v8` replaces the daemon's V8
- * flags (`RUNTIME_FLAGS`), `env` is added to its environment, `tree` is another checkout to run
- * `main.ts` from. Default: the shipped settings against a few V8 and malloc candidates.
+ * `BENCH_VARIANTS`: a JSON array of `{name, v8?, deno?, env?, tree?}`: `v8` replaces the daemon's
+ * V8 flags (`RUNTIME_FLAGS`), `deno` its other runtime flags, `env` is added to its environment,
+ * `tree` is another checkout to run `main.ts` from. Default: the shipped settings against a few V8 and malloc candidates.
  * `BENCH_PHASES` names the parts (`burst`, `idle`, …; default `burst,idle`). Prints the figures
  * as JSON and a table.
  * @module
@@ -27,6 +27,8 @@ interface Variant {
   name: string;
   /** V8 flags instead of `RUNTIME_FLAGS` (each `--flag`, joined into one `--v8-flags=`). */
   v8?: string[];
+  /** `deno run` flags instead of the shipped ones of `RUNTIME_FLAGS` (`--no-code-cache`). */
+  deno?: string[];
   /** Added to the daemon's environment. */
   env?: Record<string, string>;
   /** A checkout to run `main.ts` from instead of this one. */
@@ -35,6 +37,8 @@ interface Variant {
 
 const SHIPPED_V8 = RUNTIME_FLAGS.filter((f) => f.startsWith("--v8-flags="))
   .flatMap((f) => f.slice("--v8-flags=".length).split(","));
+/** The shipped runtime flags other than V8's (`deno` flags), unless a variant names its own. */
+const SHIPPED_DENO = RUNTIME_FLAGS.filter((f) => !f.startsWith("--v8-flags="));
 
 /** Candidates measured for the README's note (none of them is shipped: see Benchmarks). */
 const DEFAULT_VARIANTS: Variant[] = [
@@ -65,6 +69,7 @@ function variantContender(v: Variant): Contender {
         [
           "run",
           "--quiet",
+          ...(v.deno ?? SHIPPED_DENO),
           ...permissionFlags((n) => env[n]),
           ...(v8.length > 0 ? [`--v8-flags=${v8.join(",")}`] : []),
           "main.ts",

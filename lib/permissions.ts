@@ -86,15 +86,18 @@ function brokerAddresses(env: EnvReader, readFile: TextFileReader): string[] {
 }
 
 /**
- * V8 flags of the daemon: a 1 MiB young generation keeps the heap small under a burst of lines
- * (peak RSS ~100 MB instead of ~157 MB at 20k lines/s, same CPU), and the old generation may
- * grow by half its live size between full collections instead of by V8's own, larger factor:
- * every buffered message outlives a young collection, so the growth is mostly dead messages
- * (peak RSS under a 200,000-line burst ~99 MB instead of ~116, same CPU; see README, Benchmarks).
- * Efficiency mode (V8: for work without latency needs, fewer threads) takes ~6 MiB more off a
- * burst's peak at the same CPU per line.
+ * Runtime flags of the daemon. No V8 code cache: the daemon compiles its code once per start,
+ * and the cache costs ~4 MiB of idle RSS for its whole life (the cache database's pages and
+ * connection, and the code it deserializes). V8: a 1 MiB young generation keeps the heap small
+ * under a burst of lines (peak RSS ~100 MB instead of ~157 MB at 20k lines/s, same CPU), and the
+ * old generation may grow by half its live size between full collections instead of by V8's
+ * own, larger factor: every buffered message outlives a young collection, so the growth is
+ * mostly dead messages (peak RSS under a 200,000-line burst ~99 MB instead of ~116, same CPU;
+ * see README, Benchmarks). Efficiency mode (V8: for work without latency needs, fewer threads)
+ * takes ~6 MiB more off a burst's peak at the same CPU per line.
  */
 export const RUNTIME_FLAGS: readonly string[] = [
+  "--no-code-cache",
   "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50,--efficiency-mode",
 ];
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DEFAULT_TUNING, loadConfig, redactUrl } from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
-import { daemonFlags, permissionFlags } from "../lib/permissions.ts";
+import { daemonFlags, permissionFlags, RUNTIME_FLAGS } from "../lib/permissions.ts";
 import { createLogger } from "../lib/log.ts";
 
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
@@ -122,7 +122,8 @@ Deno.test("daemonFlags adds only runtime flags to the permission set", () => {
   const vars = env({ RABBITMQ_URL: "amqp://h" });
   const flags = daemonFlags(vars);
   assert.deepEqual(flags.slice(0, permissionFlags(vars).length), permissionFlags(vars));
-  assert.ok(flags.slice(permissionFlags(vars).length).every((f) => f.startsWith("--v8-flags=")));
+  assert.deepEqual(flags.slice(permissionFlags(vars).length), RUNTIME_FLAGS);
+  assert.ok(RUNTIME_FLAGS.every((f) => !f.startsWith("--allow-") && f !== "-A"));
 });
 
 Deno.test("permissionFlags lets the daemon listen on METRICS_ADDR only when it is set", () => {
