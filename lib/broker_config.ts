@@ -193,7 +193,7 @@ function splitUrls(raw: string, variable: string): UrlList {
   return { urls, variable };
 }
 
-/** The trimmed content of a file holding URLs; missing, unreadable or empty → `ConfigError`. */
+/** The trimmed content of a file holding URLs; missing, unreadable or empty -> `ConfigError`. */
 function readSecretFile(variable: string, path: string, readFile: TextFileReader): string {
   const text = readText(variable, path, readFile).trim();
   if (text === "") throw new ConfigError(variable, `file ${path} is empty`);

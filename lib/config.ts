@@ -29,7 +29,7 @@ export interface Tuning {
   idleTimeoutMs: number;
   /** Idle socket connections kept for reuse. @default 4 */
   maxIdleConns: number;
-  /** No event for this long → the events stream is reconnected. @default 180000 */
+  /** No event for this long -> the events stream is reconnected. @default 180000 */
   eventsWatchdogMs: number;
   /** Reconcile attachments with `/containers/json` this often. @default 60000 */
   reconcileIntervalMs: number;

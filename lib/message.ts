@@ -131,7 +131,7 @@ export class EnvelopeEncoder {
   /** Routing key of this container and stream. */
   readonly routingKey: string;
   readonly #middle: string;
-  /** `","project":…,"message":"`: from the end of the timestamp to the start of the message. */
+  /** `","project":...,"message":"`: from the end of the timestamp to the start of the message. */
   readonly #between: Uint8Array;
 
   constructor(identity: ContainerIdentity, stream: StreamName) {
@@ -144,7 +144,7 @@ export class EnvelopeEncoder {
     this.#between = new TextEncoder().encode(`"${this.#middle}"`);
   }
 
-  /** The JSON body of one line; `message` bytes are decoded as UTF-8 (invalid bytes → U+FFFD). */
+  /** The JSON body of one line; `message` bytes are decoded as UTF-8 (invalid bytes -> U+FFFD). */
   encode(timestamp: string, message: Uint8Array): Buffer {
     if (isPlain(message) && isPlainText(timestamp)) return this.#copy(timestamp, message);
     const text = decoder.decode(message);
@@ -173,7 +173,7 @@ export class EnvelopeEncoder {
   }
 }
 
-/** True when every byte is printable ASCII (0x20–0x7e) other than `"` and `\`. */
+/** True when every byte is printable ASCII (0x20-0x7e) other than `"` and `\`. */
 function isPlain(bytes: Uint8Array): boolean {
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i];

@@ -3,10 +3,10 @@
  * they share.
  *
  * ```
- *  readers ──offer()/add()──▶ ring [ held: unpublished · in flight · confirmed ] ──▶ publisher
- *                              │ per container: its messages linked in order        next()
- *                              └ containers with unpublished messages, in rotation ─▶ markPublished()
- *                                head advances only past confirmed slots ◀── confirm()/nack()
+ *  readers --offer()/add()--> ring [ held: unpublished / in flight / confirmed ] --> publisher
+ *                              | per container: its messages linked in order        next()
+ *                              + containers with unpublished messages, in rotation -> markPublished()
+ *                                head advances only past confirmed slots <-- confirm()/nack()
  * ```
  *
  * A ring of `capacity` slots addressed by absolute positions (`pos % capacity`). A message keeps
@@ -211,7 +211,7 @@ export class MessageQueue {
 
   /**
    * Pause mode: appends `msg` when it fits and, while readers take turns, `lane` holds the turn.
-   * False: call `waitForTurn(lane, …)` and try again.
+   * False: call `waitForTurn(lane, ...)` and try again.
    */
   add(msg: OutMessage, lane: Lane): boolean {
     if (!this.#fits(msg.body.length)) return false;

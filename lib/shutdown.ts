@@ -1,5 +1,5 @@
 /**
- * Signals → one root abort. The first SIGTERM or SIGINT stops reading; draining follows in the
+ * Signals -> one root abort. The first SIGTERM or SIGINT stops reading; draining follows in the
  * order `daemon.ts` sets.
  * @module
  */

@@ -9,7 +9,7 @@ const NANOS_PER_SECOND = 1_000_000_000n;
 
 /**
  * Nanoseconds since the Unix epoch of an RFC 3339 timestamp: `YYYY-MM-DDTHH:MM:SS`, optional
- * `.` and 1–9 fractional digits, then `Z` or `±HH:MM`. Throws `SyntaxError` for anything else.
+ * `.` and 1-9 fractional digits, then `Z` or `+/-HH:MM`. Throws `SyntaxError` for anything else.
  */
 export function timestampToNanos(ts: string): bigint {
   const p = parse(ts);
@@ -61,7 +61,7 @@ function compareInstants(a: string, b: string): number {
   return x.nanos === y.nanos ? 0 : x.nanos < y.nanos ? -1 : 1;
 }
 
-/** Whole seconds since the epoch (floored) and the nanoseconds past them (0 ≤ nanos < 1e9). */
+/** Whole seconds since the epoch (floored) and the nanoseconds past them (0 <= nanos < 1e9). */
 export interface Instant {
   seconds: number;
   nanos: number;

@@ -3,10 +3,10 @@
  * once one found no room, readers take turns, oldest waiter first:
  *
  * ```
- *  reader ──no room──▶ wait(lane) ──▶ line [ B, C, A ] ──grant() when room frees──▶ holder
- *                                        ▲                                            │
- *                                        └── quantum used, more to add: wait again ◀──┤
- *                                                      batch done: end(lane) ◀────────┘
+ *  reader --no room--> wait(lane) --> line [ B, C, A ] --grant() when room frees--> holder
+ *                                        ^                                            |
+ *                                        +-- quantum used, more to add: wait again <--+
+ *                                                      batch done: end(lane) <--------+
  * ```
  *
  * One lane holds the turn at a time and may add up to `quantum` messages; a lane with more

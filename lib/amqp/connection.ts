@@ -23,7 +23,7 @@ import { PublishFrames } from "./publish_frames.ts";
 export interface SessionTimeouts {
   /** TCP connect plus AMQP handshake must finish within this. */
   connectMs: number;
-  /** A clean close (connection.close → close-ok) gets this long before the socket is destroyed. */
+  /** A clean close (connection.close -> close-ok) gets this long before the socket is destroyed. */
   closeMs: number;
 }
 

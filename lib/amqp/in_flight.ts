@@ -6,7 +6,7 @@
 const SETTLED = -1;
 
 /**
- * A ring of the positions published on one channel, indexed by delivery tag (1, 2, … in publish
+ * A ring of the positions published on one channel, indexed by delivery tag (1, 2, ... in publish
  * order, as the broker numbers them). Settles single and `multiple` acks/nacks in any order; only
  * the lowest unsettled tag bounds the window, so `count` can overstate by out-of-order settles.
  */

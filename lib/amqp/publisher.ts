@@ -3,9 +3,9 @@
  * reconnecting (one loop, capped jittered backoff) until stopped.
  *
  * ```
- *  run() ── AmqpSession.open ──▶ serve: pump() ──publish──▶ broker
- *    ▲          │ fails: backoff          ▲   └─ stalls: empty │ window │ drain │ blocked
- *    └──────────┴── session lost ◀────────┴── ack/nack events settle InFlight → queue.confirm/nack
+ *  run() -- AmqpSession.open --> serve: pump() --publish--> broker
+ *    ^          | fails: backoff          ^   +- stalls: empty | window | drain | blocked
+ *    +----------+-- session lost <--------+-- ack/nack events settle InFlight -> queue.confirm/nack
  * ```
  *
  * Confirms come as the channel's 'ack'/'nack' events (delivery tag + `multiple`), not as

@@ -13,7 +13,7 @@ export interface BackoffPolicy {
 }
 
 /**
- * The wait before retry number `attempt` (0-based): `min(max, initial·2^attempt)`, scaled by a
+ * The wait before retry number `attempt` (0-based): `min(max, initial*2^attempt)`, scaled by a
  * jitter factor in [0.5, 1) so that many retries do not fire together. `random` is injectable
  * for tests.
  */

@@ -1,7 +1,7 @@
 /**
  * A signal tied to longer-lived parents that lets go of them when its work is done.
  *
- * `AbortSignal.any([parent, …])` registers the new signal with each parent; a dependent signal
+ * `AbortSignal.any([parent, ...])` registers the new signal with each parent; a dependent signal
  * that still has abort listeners stays reachable from its parents until they abort. Combined per
  * request or per container with the daemon's root signal, each one is kept for the daemon's
  * life. A `ChildSignal` holds one listener on each parent and removes it on `dispose()`.

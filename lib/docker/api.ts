@@ -102,7 +102,7 @@ export class DockerClient {
   }
 
   /**
-   * `GET /containers/json`: the running containers. Not a list → `ShapeError`; items of the
+   * `GET /containers/json`: the running containers. Not a list -> `ShapeError`; items of the
    * wrong shape are left out, with one warning per listing.
    */
   async listRunning(signal: AbortSignal): Promise<ContainerSummary[]> {
@@ -116,7 +116,7 @@ export class DockerClient {
 
   /**
    * `GET /containers/{id}/json`, at most `MAX_INSPECTS` at once (a wait over
-   * `MAX_INSPECT_WAIT_MS` goes ahead anyway); an answer of the wrong shape → `ShapeError`.
+   * `MAX_INSPECT_WAIT_MS` goes ahead anyway); an answer of the wrong shape -> `ShapeError`.
    */
   async inspect(id: string, signal: AbortSignal): Promise<ContainerInfo> {
     const path = `/containers/${encodeURIComponent(id)}/json`;

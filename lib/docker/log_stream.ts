@@ -1,6 +1,6 @@
 /**
  * A container's log stream as entries: the body of `/containers/{id}/logs` (status line, headers
- * and chunked coding already undone by `http.ts`) → frames (multiplexed streams) → lines, handed
+ * and chunked coding already undone by `http.ts`) -> frames (multiplexed streams) -> lines, handed
  * out as one batch of `{stream, ts, message}` entries per socket read.
  * @module
  */

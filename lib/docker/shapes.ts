@@ -55,7 +55,7 @@ export interface CheckedList {
   rejected: string[];
 }
 
-/** Checks a `/containers/json` answer: not an array → `ShapeError`; bad items are set aside. */
+/** Checks a `/containers/json` answer: not an array -> `ShapeError`; bad items are set aside. */
 export function checkContainerList(value: unknown): CheckedList {
   if (!Array.isArray(value)) fail("/containers/json", "the answer", value);
   const items: ContainerSummary[] = [];

@@ -10,7 +10,7 @@ export const PREFIX_SCAN = 41;
 const codes: number[] = [];
 
 /**
- * Index of the space ending a timestamp prefix in `b[start..end)`: the first space, 20–40 bytes
+ * Index of the space ending a timestamp prefix in `b[start..end)`: the first space, 20-40 bytes
  * after `start`, which begins with 4 digits and '-'. -1 when there is none.
  */
 export function timestampPrefixEnd(b: Uint8Array, start: number, end: number): number {

@@ -2,9 +2,9 @@
  * The supervisor: the one loop that owns the set of attached containers.
  *
  * ```
- *  events stream ─┐                      ┌─> tail(container A) ─┐
- *  reconciler ────┼─> commands ─> owner ─┼─> tail(container B) ─┼─> queue ─> publisher
- *  tails ended ───┘                      └─> ...                ─┘
+ *  events stream -+                      +-> tail(container A) -+
+ *  reconciler ----+-> commands -> owner -+-> tail(container B) -+-> queue -> publisher
+ *  tails ended ---+                      +-> ...                -+
  * ```
  * Only the owner loop changes `#tails`; it does no I/O itself.
  * @module

@@ -346,7 +346,7 @@ function joinTs(second: string, nanos: number): string {
 }
 
 /**
- * The nanoseconds of a timestamp in the engine's form (`…T20:24:44.123456789Z`), or `WHOLE` for
+ * The nanoseconds of a timestamp in the engine's form (`...T20:24:44.123456789Z`), or `WHOLE` for
  * any other form.
  */
 function engineNanos(ts: string): number {

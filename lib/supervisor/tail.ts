@@ -5,12 +5,12 @@
  * `message.ts`; the owner loop keeps the position this task returns.
  *
  * ```
- *  tailContainer: inspect ─> followOnce ─> (EOF) inspect ─┬─ stopped: flush last lines ─> end
- *        ▲                    │ batches of entries         ├─ stopped, the stream may have
- *        │                    │                            │  ended early: full read ─> end
- *        │                    ▼                            └─ running: discard, backoff ──┐
- *        │     LineSender.send: skip ─> advance position ─> encode ─> Handoff (turns)     │
- *        └────────────────────────────────────────────────────────────────────────────────┘
+ *  tailContainer: inspect -> followOnce -> (EOF) inspect -+- stopped: flush last lines -> end
+ *        ^                    | batches of entries         +- stopped, the stream may have
+ *        |                    |                            |  ended early: full read -> end
+ *        |                    v                            +- running: discard, backoff --+
+ *        |     LineSender.send: skip -> advance position -> encode -> Handoff (turns)     |
+ *        +--------------------------------------------------------------------------------+
  * ```
  * On an engine that may drop entries (Podman 4.3), joined lines and those after them first wait
  * in `HeldLines` for an inspect that proves them.
