@@ -23,7 +23,7 @@ import {
   threadRunNanos,
 } from "./_proc.ts";
 import { burstScript, pacedScript } from "./_workloads.ts";
-import { Arrivals, fanIn } from "./pipeline.ts";
+import { Arrivals, fanIn, throwIfDisturbed } from "./pipeline.ts";
 import { MEASURE_TIMEOUT_MS } from "./raw.ts";
 
 /**
@@ -670,6 +670,10 @@ async function soak(engine: DockerEngine, c: Contender): Promise<VersusSoak> {
         const now = performance.now();
         if (now >= end) break;
         if (now >= nextSample) {
+          // A broker restart takes the soak's exchange (not durable) with it: the daemon then
+          // buffers, holds every container's tail at the full buffer and retries for good, which
+          // is another workload, growing by the tails held.
+          throwIfDisturbed(k, 0, binding);
           const min = (now - t0) / 60_000;
           const mib = memory(k.pid).rssBytes / 2 ** 20;
           if (min >= SOAK_WARMUP_MIN) {
