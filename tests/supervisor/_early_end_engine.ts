@@ -13,7 +13,9 @@ import {
   FakeEngine,
   frame,
   json,
+  write,
 } from "../helpers/fake_engine.ts";
+import { concatBytes } from "../../lib/bytes.ts";
 import { timestampToNanos } from "../../lib/time.ts";
 
 /** The container's id. */
@@ -26,6 +28,11 @@ export const SENT = 300;
 /** 2030-01-01T00:00:01.<n padded to 9>Z */
 const ts = (n: number) => `2030-01-01T00:00:01.${String(n).padStart(9, "0")}Z`;
 const entry = (n: number) => frame(1, `${ts(n)} line ${n}\n`);
+
+const encoder = new TextEncoder();
+/** `bytes` as one chunk of a chunked body: size line, bytes, CRLF. */
+const chunkBytes = (bytes: Uint8Array) =>
+  concatBytes([encoder.encode(`${bytes.length.toString(16)}\r\n`), bytes, encoder.encode("\r\n")]);
 
 function sinceNanos(since: string): bigint {
   const [s, ns = "0"] = since.split(".");
@@ -64,7 +71,11 @@ export async function earlyEndEngine(): Promise<{ engine: FakeEngine; state: Ear
     if (q.get("follow") === "1") {
       // The attach: the container dies, and the engine ends the follow stream after what the
       // reader had not yet taken... dropping the rest.
-      for (let n = 1; n <= SENT; n++) await chunk(conn, entry(n));
+      // One write: as many small writes, each its own socket buffer entry, can fill the socket's
+      // budget while the reader is paused, and the engine would block before the end.
+      const parts: Uint8Array[] = [];
+      for (let n = 1; n <= SENT; n++) parts.push(chunkBytes(entry(n)));
+      await write(conn, concatBytes(parts));
       state.stopped = true;
     } else {
       // A read without following is complete.
