@@ -146,9 +146,22 @@ class TestBinding implements Binding {
         ? await ch.assertQueue(`${this.exchange}.q`, { durable: true })
         : await ch.assertQueue("", { exclusive: true, autoDelete: true });
       await ch.bindQueue(queue, this.exchange, "#");
+      // A durable queue outlives broker bounces: its consumer acknowledges each message once it
+      // holds it, so that one the broker had handed out when it stopped comes again instead of
+      // vanishing (with automatic acks it counts as delivered once handed to the channel). Such
+      // a redelivery of a message already held is not recorded twice.
+      const durable = this.#durable;
       const { consumerTag } = await ch.consume(queue, (msg) => {
-        if (msg !== null) this.messages.push(received(msg));
-      }, { noAck: true });
+        if (msg === null) return;
+        const r = received(msg);
+        if (!(msg.fields.redelivered && this.#seen(r))) this.messages.push(r);
+        if (!durable) return;
+        try {
+          ch.ack(msg);
+        } catch {
+          // The channel closed (a bounce): the broker hands the message out again.
+        }
+      }, { noAck: !durable });
       this.#queue = queue;
       this.#link = { conn, ch, consumerTag, state };
     } catch (err) {
@@ -187,6 +200,15 @@ class TestBinding implements Binding {
     } finally {
       await link.conn.close();
     }
+  }
+
+  /** A message with `r`'s id and content was recorded already (a redelivery of it). */
+  #seen(r: Received): boolean {
+    if (r.messageId === undefined) return false;
+    const raw = new TextDecoder().decode(r.raw);
+    return this.messages.some((m) =>
+      m.messageId === r.messageId && new TextDecoder().decode(m.raw) === raw
+    );
   }
 
   /** Sets up again every `RECONNECT_INTERVAL_MS` until it works or `close()` is called. */
