@@ -3,7 +3,7 @@ import { DockerClient } from "../../lib/docker/api.ts";
 import { ConnectionPool } from "../../lib/docker/conn.ts";
 import { READ_MAX_BYTES, READ_MIN_BYTES, ReadSize } from "../../lib/docker/http.ts";
 import { concatBytes } from "../../lib/bytes.ts";
-import { api, chunkEnd, FakeEngine, frame, write } from "../helpers/fake_engine.ts";
+import { api, chunkBytes, chunkEnd, FakeEngine, frame, write } from "../helpers/fake_engine.ts";
 import { startEngine, TEST_IMAGE } from "../helpers/engine.ts";
 
 const encoder = new TextEncoder();
@@ -13,12 +13,7 @@ const decoder = new TextDecoder();
 function entryChunks(first: number, count: number): Uint8Array {
   const parts: Uint8Array[] = [];
   for (let n = first; n < first + count; n++) {
-    const payload = frame(1, `2026-01-01T00:00:00.${String(n).padStart(9, "0")}Z ${n}\n`);
-    parts.push(
-      encoder.encode(`${payload.length.toString(16)}\r\n`),
-      payload,
-      encoder.encode("\r\n"),
-    );
+    parts.push(chunkBytes(frame(1, `2026-01-01T00:00:00.${String(n).padStart(9, "0")}Z ${n}\n`)));
   }
   return concatBytes(parts);
 }

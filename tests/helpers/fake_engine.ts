@@ -213,15 +213,20 @@ export async function chunkedStart(
   await write(conn, statusHead(status, { ...headers, "Transfer-Encoding": "chunked" }));
 }
 
-/** Writes one chunk (size line, bytes, CRLF) in one write; `chunkEnd()` ends the body. */
-export async function chunk(conn: Deno.Conn, bytes: string | Uint8Array): Promise<void> {
+/**
+ * `bytes` encoded as one chunk of a chunked body (size line, bytes, CRLF): to write many chunks in
+ * one write. Throws on empty bytes (that is the last chunk: `chunkEnd()`).
+ */
+export function chunkBytes(bytes: string | Uint8Array): Uint8Array {
   const data = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
   if (data.length === 0) throw new RangeError("Cannot write an empty chunk: use chunkEnd()");
   const enc = new TextEncoder();
-  await write(
-    conn,
-    concatBytes([enc.encode(`${data.length.toString(16)}\r\n`), data, enc.encode("\r\n")]),
-  );
+  return concatBytes([enc.encode(`${data.length.toString(16)}\r\n`), data, enc.encode("\r\n")]);
+}
+
+/** Writes one chunk (size line, bytes, CRLF) in one write; `chunkEnd()` ends the body. */
+export async function chunk(conn: Deno.Conn, bytes: string | Uint8Array): Promise<void> {
+  await write(conn, chunkBytes(bytes));
 }
 
 /** Writes the last, empty chunk. */

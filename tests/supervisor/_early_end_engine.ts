@@ -8,6 +8,7 @@
 import {
   api,
   chunk,
+  chunkBytes,
   chunkedStart,
   chunkEnd,
   FakeEngine,
@@ -28,11 +29,6 @@ export const SENT = 300;
 /** 2030-01-01T00:00:01.<n padded to 9>Z */
 const ts = (n: number) => `2030-01-01T00:00:01.${String(n).padStart(9, "0")}Z`;
 const entry = (n: number) => frame(1, `${ts(n)} line ${n}\n`);
-
-const encoder = new TextEncoder();
-/** `bytes` as one chunk of a chunked body: size line, bytes, CRLF. */
-const chunkBytes = (bytes: Uint8Array) =>
-  concatBytes([encoder.encode(`${bytes.length.toString(16)}\r\n`), bytes, encoder.encode("\r\n")]);
 
 function sinceNanos(since: string): bigint {
   const [s, ns = "0"] = since.split(".");
