@@ -112,6 +112,16 @@ export class CpuMeter {
   }
 }
 
+/** Reads a `/proc` file of `Name:   N kB` lines; the function gives a named field in bytes. */
+function kbFields(path: string): (name: string) => number {
+  const text = Deno.readTextFileSync(path);
+  return (name) => {
+    const m = text.match(new RegExp(`^${name}:\\s+(\\d+) kB$`, "m"));
+    if (!m) throw new Error(`Cannot read ${name}: not in ${path}`);
+    return Number(m[1]) * 1024;
+  };
+}
+
 /** Resident memory of a process, bytes. */
 export interface Memory {
   /** `VmRSS`: resident now. */
@@ -122,12 +132,7 @@ export interface Memory {
 
 /** `VmRSS` and `VmHWM` of a process, from `/proc/<pid>/status`. */
 export function memory(pid: number): Memory {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = (name: string): number => {
-    const m = status.match(new RegExp(`^${name}:\\s+(\\d+) kB$`, "m"));
-    if (!m) throw new Error(`Cannot read ${name} of pid ${pid}: not in /proc/${pid}/status`);
-    return Number(m[1]) * 1024;
-  };
+  const kb = kbFields(`/proc/${pid}/status`);
   return { rssBytes: kb("VmRSS"), hwmBytes: kb("VmHWM") };
 }
 
@@ -143,12 +148,7 @@ export interface ResidentSplit {
 
 /** Resident memory of a process, anonymous vs file-backed, from `/proc/<pid>/smaps_rollup`. */
 export function residentSplit(pid: number): ResidentSplit {
-  const text = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`);
-  const kb = (name: string): number => {
-    const m = text.match(new RegExp(`^${name}:\\s+(\\d+) kB$`, "m"));
-    if (!m) throw new Error(`Cannot read ${name} of pid ${pid}: not in its smaps_rollup`);
-    return Number(m[1]) * 1024;
-  };
+  const kb = kbFields(`/proc/${pid}/smaps_rollup`);
   const rss = kb("Rss");
   const anon = kb("Anonymous");
   return { rssBytes: rss, anonBytes: anon, fileBytes: rss - anon };
