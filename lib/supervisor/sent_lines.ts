@@ -9,6 +9,13 @@
  * complete. The lines sent since the oldest one kept here (the floor) are a subsequence, in log
  * order, of what that read returns after the floor: walking both in order, every read line that is
  * not the next kept one was never sent.
+ *
+ * A dockerd follow stream that ends early ends after a complete prefix of the log (its reader
+ * reads the log file in order and stops at an end of it): what such a completion must still find
+ * is a line written after the last one sent but timestamped before it (stdout and stderr are
+ * timestamped apart; seen here 48 ms and 7,159 lines out of order in a 400,000-line burst). So
+ * for a prefix stream the record keeps only the lines within `REORDER_WINDOW_NS` of the newest
+ * sent timestamp, not the last `SENT_LINES_KEPT`: a steady writer keeps about a second of lines.
  * @module
  */
 import { compareTimestamps } from "../time.ts";
@@ -28,6 +35,24 @@ const WHOLE = 0xffff_ffff;
 
 /** Lines kept per tail; a longer sparse end than this cannot be completed exactly. */
 export const SENT_LINES_KEPT = 20_000;
+/**
+ * For a prefix stream: a kept line older than the newest sent timestamp by more than this is let
+ * go of; a line written out of timestamp order by less is still completed. One second: a
+ * timestamp's second and nanoseconds are kept apart, so the window is the second before the
+ * newest one's from the same nanoseconds on (`#slide`).
+ */
+export const REORDER_WINDOW_NS = 1_000_000_000;
+/**
+ * Bytes a slot takes: hash, length, count and nanoseconds (4 each), stream (1), and the reference
+ * to its second's string (8; the strings are shared by the lines of a second).
+ */
+export const SENT_SLOT_BYTES = 25;
+
+/**
+ * What a stopped container's follow stream delivered before it ended: `prefix`, a complete prefix
+ * of its log (dockerd); `sparse`, a complete prefix, then any pick of the rest (Podman 4.3).
+ */
+export type SentShape = "prefix" | "sparse";
 /**
  * Slots taken at the first line (doubled up to `SENT_LINES_KEPT` as lines come); a tail that
  * sent nothing keeps none (hundreds of silent containers).
@@ -66,10 +91,24 @@ export class SentLines {
   #floorNanos: number;
   #floorTs: string | undefined;
   #floorCount: number;
+  /** Let go of lines older than the window (a prefix stream). */
+  readonly #windowed: boolean;
+  /**
+   * The newest timestamp recorded in the engine's form, split (`#newestSecond` "" before any),
+   * and the second before it (a line of that second is in the window if its nanoseconds are not
+   * below `#newestNanos`).
+   */
+  #newestSecond = "";
+  #newestNanos = 0;
+  #secondBefore = "";
 
-  /** `floor`: the position the stream started from (copied). Grows to `capacity` as needed. */
-  constructor(floor: Position, capacity = SENT_LINES_KEPT) {
+  /**
+   * `floor`: the position the stream started from (copied); `shape`: what the stream delivers
+   * (a prefix stream keeps a window, see the module doc). Grows to `capacity` as needed.
+   */
+  constructor(floor: Position, shape: SentShape = "sparse", capacity = SENT_LINES_KEPT) {
     this.#capacity = capacity;
+    this.#windowed = shape === "prefix";
     this.#hash = NO_WORDS;
     this.#len = NO_WORDS;
     this.#stream = NO_BYTES;
@@ -87,34 +126,40 @@ export class SentLines {
     return this.#size;
   }
 
+  /** Slots held (kept lines and room for more). */
+  get slots(): number {
+    return this.#hash.length;
+  }
+
   /** The position just before the oldest kept line: a complete read resumes after it. */
   get floor(): Position {
     this.#floorTs ??= joinTs(this.#floorSecond, this.#floorNanos);
     return { ts: this.#floorTs, count: this.#floorCount };
   }
 
-  /** Keeps a sent line and the count it was sent with (evicting the oldest when full). */
+  /**
+   * Keeps a sent line and the count it was sent with (evicting the oldest when full, and for a
+   * prefix stream the lines the window left behind).
+   */
   record(line: SentLine, seq: number): void {
+    const ts = line.ts;
+    const nanos = engineNanos(ts);
+    let second = ts;
+    if (nanos !== WHOLE) {
+      // Lines of one second share its string.
+      const slots = this.#hash.length;
+      const p = (this.#start + this.#size + slots - 1) % slots;
+      const prev = this.#size > 0 && this.#nanos[p] !== WHOLE ? this.#second[p] : "";
+      second = prev !== "" && ts.startsWith(prev) ? prev : ts.slice(0, SECOND_LENGTH);
+      if (this.#windowed) this.#slide(second, nanos);
+    }
     if (this.#size === this.#hash.length) {
-      if (this.#size < this.#capacity) this.#grow();
-      else {
-        const i = this.#start;
-        this.#advanceFloor(i);
-        this.#start = (i + 1) % this.#hash.length;
-        this.#size--;
-      }
+      if (this.#size < this.#capacity) this.#resize(this.#grown());
+      else this.#evictOldest();
     }
     const slots = this.#hash.length;
     const at = (this.#start + this.#size) % slots;
-    const ts = line.ts;
-    const nanos = engineNanos(ts);
-    if (nanos === WHOLE) this.#second[at] = ts;
-    else {
-      // Lines of one second share its string.
-      const p = (at + slots - 1) % slots;
-      const prev = this.#size > 0 && this.#nanos[p] !== WHOLE ? this.#second[p] : "";
-      this.#second[at] = prev !== "" && ts.startsWith(prev) ? prev : ts.slice(0, SECOND_LENGTH);
-    }
+    this.#second[at] = second;
     this.#nanos[at] = nanos;
     this.#hash[at] = fnv1a32(line.message);
     this.#len[at] = line.message.length;
@@ -123,10 +168,57 @@ export class SentLines {
     this.#size++;
   }
 
-  /** Twice the slots, or the first ones (at most `capacity`), oldest line first. */
-  #grow(): void {
-    const slots = Math.min(this.#capacity, Math.max(INITIAL_SLOTS, this.#hash.length * 2));
-    const order = Array.from({ length: this.#size }, (_, k) => (this.#start + k) % this.#size);
+  /** Lets go of the oldest kept line; the floor moves past it. */
+  #evictOldest(): void {
+    const i = this.#start;
+    this.#advanceFloor(i);
+    this.#start = (i + 1) % this.#hash.length;
+    this.#size--;
+  }
+
+  /**
+   * A line at (`second`, `nanos`) is recorded: the window moves up to it, and the oldest kept
+   * lines it left behind are let go of (in the order sent, as the floor needs); a ring left
+   * three-quarters empty gives back slots (halved until a quarter or more is used).
+   */
+  #slide(second: string, nanos: number): void {
+    if (second === this.#newestSecond) {
+      if (nanos > this.#newestNanos) this.#newestNanos = nanos;
+    } else if (this.#newestSecond === "" || second > this.#newestSecond) {
+      this.#newestSecond = second;
+      this.#newestNanos = nanos;
+      this.#secondBefore = secondBefore(second);
+    }
+    let evicted = false;
+    while (this.#size > 0) {
+      const i = this.#start;
+      const n = this.#nanos[i];
+      if (n === WHOLE) break;
+      const s = this.#second[i];
+      const old = s === this.#newestSecond
+        ? false
+        : s === this.#secondBefore
+        ? n < this.#newestNanos
+        : s < this.#secondBefore;
+      if (!old) break;
+      this.#evictOldest();
+      evicted = true;
+    }
+    if (!evicted) return;
+    let slots = this.#hash.length;
+    while (slots > INITIAL_SLOTS && this.#size <= slots / 4) slots = Math.ceil(slots / 2);
+    if (slots < this.#hash.length) this.#resize(slots);
+  }
+
+  /** Twice the slots, or the first ones (at most `capacity`). */
+  #grown(): number {
+    return Math.min(this.#capacity, Math.max(INITIAL_SLOTS, this.#hash.length * 2));
+  }
+
+  /** Moves the kept lines, oldest first, into `slots` new slots (at least as many as kept). */
+  #resize(slots: number): void {
+    const held = this.#hash.length;
+    const order = Array.from({ length: this.#size }, (_, k) => (this.#start + k) % held);
     const hash = new Uint32Array(slots);
     const len = new Uint32Array(slots);
     const stream = new Uint8Array(slots);
@@ -338,6 +430,12 @@ export class Completion {
 
 function keyOf(ts: string, stream: number, hash: number, len: number): string {
   return `${ts}|${stream}|${hash}|${len}`;
+}
+
+/** The second before an engine-form second (`2026-11-25T20:24:44.` -> `...20:24:43.`). */
+function secondBefore(second: string): string {
+  const ms = Date.parse(`${second}000Z`);
+  return Number.isNaN(ms) ? "" : new Date(ms - 1000).toISOString().slice(0, SECOND_LENGTH);
 }
 
 /** A timestamp from its split form (see `WHOLE`). */

@@ -33,7 +33,7 @@ import type { Logger } from "../log.ts";
 import { type ContainerIdentity, EnvelopeEncoder, identify, messageId } from "../message.ts";
 import { advance, type Position, raise } from "../positions.ts";
 import type { MessageQueue, OutMessage } from "../queue.ts";
-import { type Completion, type SentLine, SentLines } from "./sent_lines.ts";
+import { type Completion, type SentLine, SentLines, type SentShape } from "./sent_lines.ts";
 import { LagWatch } from "../lag.ts";
 import { Handoff } from "./handoff.ts";
 import { HeldLines, type RunningCheck } from "./held_lines.ts";
@@ -294,9 +294,14 @@ async function followOnce(
   // Paused by our own buffer: not the engine's silence.
   handoff.onWait = (waiting) => waiting ? grace.pause() : grace.kick();
   // Any engine may end a follow stream before its last lines once the container stopped
-  // (Podman 4.3 250 ms after the death; dockerd 20.10 too, in either overflow mode): the lines
-  // handed off (dropped ones included) are kept, so that a full read completes it.
-  const keepSent = read.follow || stream.mayEndEarly === true || config.overflow === "pause";
+  // (Podman 4.3 250 ms after the death, dropping lines; dockerd 20.10 too, after a complete
+  // prefix, in either overflow mode): the lines handed off (dropped ones included) are kept, so
+  // that a full read completes it. A read without following is never completed.
+  const keepSent: SentShape | undefined = !read.follow
+    ? undefined
+    : stream.mayEndEarly === true
+    ? "sparse"
+    : "prefix";
   // An engine that may drop entries: joined lines wait for a proof (`held_lines.ts`); completed.
   const hold = read.follow && stream.mayEndEarly === true && docker.logsUntilNow !== undefined
     ? new HeldLines(runningCheck(deps, info), signal)
@@ -531,7 +536,7 @@ class LineSender {
     from: ResumePoint,
     handoff: Handoff,
     counters: ContainerCounters,
-    keepSent: boolean,
+    keepSent: SentShape | undefined,
     hold?: HeldLines,
   ) {
     this.hold = hold;
@@ -543,7 +548,7 @@ class LineSender {
     this.#position = from.position;
     this.#skipTs = from.position.ts;
     this.#skipLeft = from.skip;
-    this.#sent = keepSent ? new SentLines(from.position) : undefined;
+    this.#sent = keepSent === undefined ? undefined : new SentLines(from.position, keepSent);
   }
 
   /**

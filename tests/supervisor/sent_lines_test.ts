@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { advance, type Position } from "../../lib/positions.ts";
-import { type SentLine, SentLines } from "../../lib/supervisor/sent_lines.ts";
+import {
+  REORDER_WINDOW_NS,
+  SENT_SLOT_BYTES,
+  type SentLine,
+  SentLines,
+} from "../../lib/supervisor/sent_lines.ts";
 
 const enc = new TextEncoder();
 
@@ -14,9 +19,15 @@ function log(n: number, perSecond: number, text = (i: number) => `line ${i}`): S
 }
 
 /** Sends `picked` lines the way a tail does; returns the live position and what it sent. */
-function follow(lines: SentLine[], picked: (i: number) => boolean, start: Position, cap?: number) {
+function follow(
+  lines: SentLine[],
+  picked: (i: number) => boolean,
+  start: Position,
+  cap?: number,
+  shape: "prefix" | "sparse" = "sparse",
+) {
   const position = { ...start };
-  const sent = new SentLines(start, cap);
+  const sent = new SentLines(start, shape, cap);
   const ids: string[] = [];
   lines.forEach((line, i) => {
     if (!picked(i)) return;
@@ -171,4 +182,88 @@ Deno.test("SentLines that kept no line yet completes a read from its floor, whol
   // Nothing after the floor was sent: every line after it is added, in order, once.
   const { added } = complete(lines, sent);
   assert.deepEqual(added, Array.from({ length: 20 }, (_, i) => i + 10));
+});
+
+const BASE_MS = Date.UTC(2026, 11, 1, 20, 33, 10);
+
+/** The engine's form of the instant `ns` nanoseconds after 20:33:10. */
+function nanoTs(ns: number): string {
+  const second = Math.floor(ns / 1e9);
+  const head = new Date(BASE_MS + second * 1000).toISOString().slice(0, 20);
+  return `${head}${String(ns - second * 1e9).padStart(9, "0")}Z`;
+}
+
+/**
+ * `n` lines `stepNs` apart in the log; every 7th is stderr, timestamped `skewNs` before the line
+ * written before it (the engine timestamps the two streams apart and writes them out of order).
+ */
+function skewedLog(n: number, stepNs: number, skewNs: number): SentLine[] {
+  return Array.from({ length: n }, (_, i) => {
+    const err = i % 7 === 6;
+    return {
+      stream: err ? 2 : 1,
+      ts: nanoTs(1e9 + i * stepNs - (err ? skewNs : 0)),
+      message: enc.encode(`line ${i}`),
+    };
+  });
+}
+
+Deno.test("SentLines of a prefix stream keep only a second of lines: a steady writer's record stays small", () => {
+  // 100 lines/s for 10 minutes; the record of a stream that may drop lines keeps the last 20,000.
+  const lines = skewedLog(60_000, 10_000_000, 0);
+  const prefix = follow(lines, () => true, { ts: "", count: 0 }, undefined, "prefix").sent;
+  const sparse = follow(lines, () => true, { ts: "", count: 0 }).sent;
+  const bytes = (sent: SentLines) => sent.slots * SENT_SLOT_BYTES;
+  assert.ok(prefix.size <= 1 + REORDER_WINDOW_NS / 10_000_000, `kept ${prefix.size}`);
+  assert.ok(bytes(prefix) <= 8 * 1024, `${bytes(prefix)} bytes`);
+  assert.equal(sparse.size, 20_000);
+  assert.ok(bytes(sparse) >= 400_000, `${bytes(sparse)} bytes`);
+});
+
+Deno.test("SentLines of a prefix stream give back a burst's slots once the window moved on", () => {
+  // 20,000 lines in half a second, then 100 lines/s for 5 s.
+  const burst = Array.from({ length: 20_000 }, (_, i) => ({
+    stream: 1 as const,
+    ts: nanoTs(1e9 + i * 25_000),
+    message: enc.encode(`burst ${i}`),
+  }));
+  const steady = Array.from({ length: 500 }, (_, i) => ({
+    stream: 1 as const,
+    ts: nanoTs(2e9 + i * 10_000_000),
+    message: enc.encode(`steady ${i}`),
+  }));
+  const lines = [...burst, ...steady];
+  const { sent, ids } = follow(lines, () => true, { ts: "", count: 0 }, undefined, "prefix");
+  assert.ok(sent.size <= 101, `kept ${sent.size}`);
+  assert.ok(sent.slots <= 512, `slots ${sent.slots}`);
+  // The stream ended after all of them: the completion adds nothing.
+  const { added } = complete(lines, sent);
+  assert.deepEqual(added, []);
+  assert.equal(new Set(ids).size, ids.length);
+});
+
+Deno.test("SentLines of a prefix stream complete the rest exactly, lines written out of timestamp order included", () => {
+  // 300 lines/s over 6 s of timestamps; stderr lines 40 ms older than the line before them.
+  const lines = skewedLog(1_800, 3_333_333, 40_000_000);
+  // The stream ends before each reordered line (and a few others).
+  const ends = [1, 500, 1_799, ...lines.flatMap((l, i) => l.stream === 2 ? [i] : [])];
+  for (const end of ends) {
+    const picked = (i: number) => i < end;
+    const { sent, ids } = follow(lines, picked, { ts: "", count: 0 }, undefined, "prefix");
+    assert.ok(sent.size <= 1 + REORDER_WINDOW_NS / 3_333_333 + 50, `kept ${sent.size}`);
+    const { added, ids: newIds } = complete(lines, sent);
+    assertExactlyOnce(lines.length, picked, added);
+    const all = [...ids, ...newIds];
+    assert.equal(new Set(all).size, all.length, `end ${end}: message ids stay unique`);
+  }
+});
+
+Deno.test("SentLines of a prefix stream resumed at a position complete exactly", () => {
+  const lines = skewedLog(900, 5_000_000, 20_000_000);
+  // Resumed after line 99 (a stdout line): the read from its timestamp repeats it.
+  const start = { ts: lines[99].ts, count: 1 };
+  const picked = (i: number) => i >= 100 && i < 700;
+  const { sent } = follow(lines, picked, start, undefined, "prefix");
+  const { added } = complete(lines, sent);
+  assertExactlyOnce(lines.length, (i) => i < 100 || picked(i), added);
 });
