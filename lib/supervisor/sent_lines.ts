@@ -16,6 +16,8 @@
  * timestamped apart; seen here 48 ms and 7,159 lines out of order in a 400,000-line burst). So
  * for a prefix stream the record keeps only the lines within `REORDER_WINDOW_NS` of the newest
  * sent timestamp, not the last `SENT_LINES_KEPT`: a steady writer keeps about a second of lines.
+ * A sparse stream (Podman) lets go of the lines read before an inspect found the run still
+ * running (its tailer still followed then, see `held_lines.ts`): `letGo`.
  * @module
  */
 import { compareTimestamps } from "../time.ts";
@@ -35,6 +37,8 @@ const WHOLE = 0xffff_ffff;
 
 /** Lines kept per tail; a longer sparse end than this cannot be completed exactly. */
 export const SENT_LINES_KEPT = 20_000;
+/** A sparse stream keeping this many lines asks for a proof that its engine still follows. */
+export const SENT_PROOF_AT = 2_048;
 /**
  * For a prefix stream: a kept line older than the newest sent timestamp by more than this is let
  * go of; a line written out of timestamp order by less is still completed. One second: a
@@ -101,6 +105,8 @@ export class SentLines {
   #newestSecond = "";
   #newestNanos = 0;
   #secondBefore = "";
+  /** Lines recorded so far (a mark for `letGo`). */
+  #recorded = 0;
 
   /**
    * `floor`: the position the stream started from (copied); `shape`: what the stream delivers
@@ -129,6 +135,23 @@ export class SentLines {
   /** Slots held (kept lines and room for more). */
   get slots(): number {
     return this.#hash.length;
+  }
+
+  /** Lines recorded so far: a mark for `letGo`. */
+  get recorded(): number {
+    return this.#recorded;
+  }
+
+  /**
+   * The lines recorded before `mark` (a reading of `recorded`) are known to be in the complete
+   * prefix of the log (the engine still followed after they were read): they are let go of, and
+   * the floor moves past them.
+   */
+  letGo(mark: number): void {
+    let k = this.#size - (this.#recorded - mark);
+    if (k <= 0) return;
+    while (k-- > 0) this.#evictOldest();
+    this.#shrink();
   }
 
   /** The position just before the oldest kept line: a complete read resumes after it. */
@@ -166,6 +189,7 @@ export class SentLines {
     this.#stream[at] = line.stream;
     this.#seq[at] = seq;
     this.#size++;
+    this.#recorded++;
   }
 
   /** Lets go of the oldest kept line; the floor moves past it. */
@@ -178,8 +202,7 @@ export class SentLines {
 
   /**
    * A line at (`second`, `nanos`) is recorded: the window moves up to it, and the oldest kept
-   * lines it left behind are let go of (in the order sent, as the floor needs); a ring left
-   * three-quarters empty gives back slots (halved until a quarter or more is used).
+   * lines it left behind are let go of (in the order sent, as the floor needs).
    */
   #slide(second: string, nanos: number): void {
     if (second === this.#newestSecond) {
@@ -204,7 +227,11 @@ export class SentLines {
       this.#evictOldest();
       evicted = true;
     }
-    if (!evicted) return;
+    if (evicted) this.#shrink();
+  }
+
+  /** A ring left three-quarters empty gives back slots (halved until a quarter is used). */
+  #shrink(): void {
     let slots = this.#hash.length;
     while (slots > INITIAL_SLOTS && this.#size <= slots / 4) slots = Math.ceil(slots / 2);
     if (slots < this.#hash.length) this.#resize(slots);

@@ -33,10 +33,16 @@ import type { Logger } from "../log.ts";
 import { type ContainerIdentity, EnvelopeEncoder, identify, messageId } from "../message.ts";
 import { advance, type Position, raise } from "../positions.ts";
 import type { MessageQueue, OutMessage } from "../queue.ts";
-import { type Completion, type SentLine, SentLines, type SentShape } from "./sent_lines.ts";
+import {
+  type Completion,
+  SENT_PROOF_AT,
+  type SentLine,
+  SentLines,
+  type SentShape,
+} from "./sent_lines.ts";
 import { LagWatch } from "../lag.ts";
 import { Handoff } from "./handoff.ts";
-import { HeldLines, type RunningCheck } from "./held_lines.ts";
+import { HELD_PROOF_INTERVAL_MS, HeldLines, type RunningCheck } from "./held_lines.ts";
 import { shortId } from "../short_id.ts";
 import type { ContainerFilter } from "../filter.ts";
 import type { ContainerCounters } from "../telemetry/container_counters.ts";
@@ -306,7 +312,20 @@ async function followOnce(
   const hold = read.follow && stream.mayEndEarly === true && docker.logsUntilNow !== undefined
     ? new HeldLines(runningCheck(deps, info), signal)
     : undefined;
-  const sender = new LineSender(info.Id, identity, from, handoff, counters, keepSent, hold);
+  // A sparse stream's kept lines that an inspect shows the engine still followed are let go of.
+  const prove = keepSent === "sparse" && docker.logsUntilNow !== undefined
+    ? { check: runningCheck(deps, info), signal: readDone.signal }
+    : undefined;
+  const sender = new LineSender(
+    info.Id,
+    identity,
+    from,
+    handoff,
+    counters,
+    keepSent,
+    hold,
+    prove,
+  );
   log.info("attached", {
     id: short,
     name: identity.containerName,
@@ -529,6 +548,10 @@ class LineSender {
   readonly #sent: SentLines | undefined;
   /** Lines waiting for a proof, when the engine may drop entries (`held_lines.ts`). */
   readonly hold: HeldLines | undefined;
+  /** Asks whether the engine still follows, for letting go of kept lines (a sparse stream). */
+  readonly #prove: { check: RunningCheck; signal: AbortSignal } | undefined;
+  #proving = false;
+  #lastProof = -Infinity;
 
   constructor(
     id: string,
@@ -538,8 +561,10 @@ class LineSender {
     counters: ContainerCounters,
     keepSent: SentShape | undefined,
     hold?: HeldLines,
+    prove?: { check: RunningCheck; signal: AbortSignal },
   ) {
     this.hold = hold;
+    this.#prove = prove;
     this.#handoff = handoff;
     this.#counters = counters;
     this.#id = id;
@@ -637,11 +662,35 @@ class LineSender {
       return undefined;
     }
     const seq = advance(this.#position, timestamp);
-    this.#sent?.record(
-      { stream: entry.stream === "stdout" ? 1 : 2, ts: timestamp, message: entry.message },
-      seq,
-    );
+    const sent = this.#sent;
+    if (sent !== undefined) {
+      sent.record(
+        { stream: entry.stream === "stdout" ? 1 : 2, ts: timestamp, message: entry.message },
+        seq,
+      );
+      if (sent.size >= SENT_PROOF_AT && this.#prove !== undefined) this.#proveSent(sent);
+    }
     return this.#envelope(entry, timestamp, seq);
+  }
+
+  /**
+   * The kept lines read before an inspect that finds the run still running are in the complete
+   * prefix of the log (see `held_lines.ts`): let go of. One inspect at a time, at most one per
+   * `HELD_PROOF_INTERVAL_MS`; a failed one leaves the lines kept.
+   */
+  #proveSent(sent: SentLines): void {
+    const prove = this.#prove!;
+    const now = performance.now();
+    if (this.#proving || now - this.#lastProof < HELD_PROOF_INTERVAL_MS) return;
+    this.#proving = true;
+    this.#lastProof = now;
+    const mark = sent.recorded;
+    prove.check(prove.signal).then(
+      (running) => {
+        if (running === true) sent.letGo(mark);
+      },
+      () => {},
+    ).finally(() => this.#proving = false);
   }
 
   #envelope(entry: LogEntry, timestamp: string, seq: number): OutMessage {
