@@ -4,12 +4,12 @@
  * `SL_RATE` lines/s (default 500), then stay running and silent; once karotten has had every line
  * confirmed, its JS heap used, external memory (typed arrays' stores) and RSS are read (the
  * lowest heap of a few scrapes, after a settle). Trees alternate (`SL_TREES`: a JSON object of
- * name -> checkout, default this one), `SL_ROUNDS` times (default 2), on one private engine and
- * the broker of `TEST_RABBITMQ_URL`. Prints one JSON line per run and a summary.
+ * name -> checkout, default this one), `SL_ROUNDS` times (default 2), on one private engine
+ * (`KAROTTEN_TEST_ENGINE`: docker or podman) and the broker of `TEST_RABBITMQ_URL`. Prints one JSON line per run and a summary.
  * @module
  */
 import { permissionFlags, RUNTIME_FLAGS } from "../lib/permissions.ts";
-import { DockerEngine } from "../tests/helpers/dockerd.ts";
+import { startEngine, type TestEngine } from "../tests/helpers/engine.ts";
 import { REPO_ROOT, spawnDaemon } from "../tests/helpers/karotten.ts";
 import { freshBinding, RABBIT_URL } from "../tests/helpers/rabbit.ts";
 import { waitFor } from "../tests/helpers/deadline.ts";
@@ -56,7 +56,7 @@ interface Run {
   load: number;
 }
 
-async function runOnce(engine: DockerEngine, name: string, tree: string): Promise<Run> {
+async function runOnce(engine: TestEngine, name: string, tree: string): Promise<Run> {
   const binding = await freshBinding();
   const port = freePort();
   const env: Record<string, string> = {
@@ -117,7 +117,7 @@ async function runOnce(engine: DockerEngine, name: string, tree: string): Promis
   }
 }
 
-const engine = await DockerEngine.start();
+const engine = await startEngine();
 const runs: Run[] = [];
 try {
   for (let r = 0; r < rounds; r++) {
@@ -130,7 +130,9 @@ try {
 } finally {
   await engine.stop();
 }
-console.log(`${containers} containers x ${lines} lines at ${rate} lines/s, then silent`);
+console.log(
+  `${engine.kind}: ${containers} containers x ${lines} lines at ${rate} lines/s, then silent`,
+);
 for (const name of Object.keys(trees)) {
   const mine = runs.filter((r) => r.tree === name);
   const show = (f: (r: Run) => number) => mine.map((r) => f(r).toFixed(1)).join(", ");
