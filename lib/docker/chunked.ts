@@ -63,19 +63,40 @@ export class ChunkedDecoder {
    * push.
    */
   push(chunk: Uint8Array): void {
+    this.#decode(chunk, false);
+  }
+
+  /**
+   * Like `push`, but the data is not handed to `onData`: it is moved to the front of `chunk`
+   * (overwriting the coding bytes there) and returned as one view of it, empty when the push
+   * held no data. For a reader that owns each read's bytes: no view or copy per chunk.
+   */
+  pushInPlace(chunk: Uint8Array): Uint8Array {
+    return chunk.subarray(0, this.#decode(chunk, true));
+  }
+
+  /** Decodes one push; in place, returns the data bytes moved to the front of `chunk`. */
+  #decode(chunk: Uint8Array, inPlace: boolean): number {
     if (this.#failed) throw this.#failed;
     const n = chunk.length;
     let i = 0;
+    let w = 0;
     try {
       while (i < n) {
         switch (this.#state) {
           case State.Data: {
             const take = Math.min(this.#left, n - i);
-            const piece = chunk.subarray(i, i + take);
+            const from = i;
             i += take;
             this.#left -= take;
             if (this.#left === 0) this.#state = State.DataCr;
-            this.#onData(piece);
+            if (!inPlace) {
+              this.#onData(chunk.subarray(from, i));
+            } else {
+              // Only bytes before `i` are overwritten: what is left to decode stays.
+              if (w !== from) chunk.copyWithin(w, from, i);
+              w += take;
+            }
             break;
           }
           case State.DataCr:
@@ -109,6 +130,7 @@ export class ChunkedDecoder {
     } finally {
       this.#consumed += n;
     }
+    return w;
   }
 
   /** Declares the end of input; throws `ProtocolError("chunked")` unless the body was complete. */

@@ -10,11 +10,28 @@ export const FRAME_HEADER_BYTES = 8;
 export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
 
 /**
+ * Receives a frame as its stream id and the range `bytes[start..end)` holding its payload: the
+ * push it lay in, or the one copy of a torn payload. No view is made per frame.
+ */
+export type FrameRangeHandler = (
+  stream: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+) => void;
+
+/** The range form of a frame handler (see {@link FrameRangeHandler}). */
+export interface FrameRanges {
+  onRange: FrameRangeHandler;
+}
+
+/**
  * Splits the multiplexed stream into frames: stream id (0 stdin, 1 stdout, 2 stderr, 3 system
- * error) and payload. A payload lying in one push is a subarray of it; a torn one is copied once.
+ * error) and payload. A payload lying in one push is a subarray of it (or, for a range handler,
+ * a range of it); a torn one is copied once.
  */
 export class FrameDemuxer {
-  readonly #onFrame: (stream: number, payload: Uint8Array) => void;
+  readonly #onFrame: FrameRangeHandler;
   readonly #maxFrameBytes: number;
   /** Bytes pushed before the current push. */
   #consumed = 0;
@@ -29,12 +46,17 @@ export class FrameDemuxer {
   #frameOffset = 0;
   #failed: ProtocolError | undefined;
 
-  /** `onFrame` gets every frame in order, zero-length ones as empty payloads. */
+  /**
+   * `onFrame` gets every frame in order, zero-length ones as empty payloads: as a view, or as a
+   * range (`{ onRange }`, for a reader that makes its own views only where it needs them).
+   */
   constructor(
-    onFrame: (stream: number, payload: Uint8Array) => void,
+    onFrame: ((stream: number, payload: Uint8Array) => void) | FrameRanges,
     maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES,
   ) {
-    this.#onFrame = onFrame;
+    if (typeof onFrame === "function") {
+      this.#onFrame = (stream, bytes, start, end) => onFrame(stream, bytes.subarray(start, end));
+    } else this.#onFrame = onFrame.onRange;
     this.#maxFrameBytes = maxFrameBytes;
   }
 
@@ -87,7 +109,7 @@ export class FrameDemuxer {
         const start = i + FRAME_HEADER_BYTES;
         if (n - start >= length) {
           i = start + length;
-          this.#onFrame(stream, chunk.subarray(start, i));
+          this.#onFrame(stream, chunk, start, i);
           continue;
         }
         this.#frameOffset = this.#consumed + i;
@@ -112,7 +134,7 @@ export class FrameDemuxer {
         // Header torn, payload whole in this push.
         const start = i;
         i += length;
-        this.#onFrame(stream, chunk.subarray(start, i));
+        this.#onFrame(stream, chunk, start, i);
       }
     }
   }
@@ -163,7 +185,7 @@ export class FrameDemuxer {
     if (this.#payloadFill === payload.length) {
       this.#payload = undefined;
       this.#payloadFill = 0;
-      this.#onFrame(this.#payloadStream, payload);
+      this.#onFrame(this.#payloadStream, payload, 0, payload.length);
     }
     return i + take;
   }

@@ -179,24 +179,24 @@ function makeResponse(
     (headers.get("transfer-encoding")?.toLowerCase().includes("chunked") ?? false) ||
     status === 204 || status === 304;
   const keepAlive = framed && headers.get("connection")?.toLowerCase() !== "close";
-  async function* body(): AsyncGenerator<Uint8Array, void, undefined> {
-    if (consumed) throw new Error("response body already read");
-    consumed = true;
-    const { signal } = options;
-    const onAbort = () => close();
-    signal.addEventListener("abort", onAbort, { once: true });
-    let finished = false;
-    try {
-      yield* bodyPieces(conn, path, status, headers, rest, signal);
-      finished = true;
-    } finally {
+  const { signal } = options;
+  const onAbort = () => close();
+  const reading: BodyReading = {
+    begin() {
+      if (consumed) throw new Error("response body already read");
+      consumed = true;
+      signal.addEventListener("abort", onAbort, { once: true });
+    },
+    end(finished) {
       signal.removeEventListener("abort", onAbort);
       if (finished && keepAlive && !closed) {
         closed = true;
         pool.release(conn);
       } else close();
-    }
-  }
+    },
+  };
+  // One generator per body, not one wrapping another: a step of each costs every read.
+  const body = () => bodyPieces(conn, path, status, headers, rest, signal, reading);
   return {
     status,
     headers,
@@ -223,6 +223,15 @@ function makeResponse(
   };
 }
 
+/** What a body's generator tells its response: it starts, and it ends (read whole or not). */
+interface BodyReading {
+  /** At the first step; throws when the body was read already. */
+  begin(): void;
+  /** Once, when the generator ends; `finished` when the whole body was read. */
+  end(finished: boolean): void;
+}
+
+/** The body's pieces, one per socket read. */
 async function* bodyPieces(
   conn: Deno.Conn,
   path: string,
@@ -230,72 +239,89 @@ async function* bodyPieces(
   headers: Map<string, string>,
   rest: Uint8Array,
   signal: AbortSignal,
+  reading: BodyReading,
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  if (status === 204 || status === 304 || (status >= 100 && status < 200)) return;
-  const size = new ReadSize();
-  let buf = new Uint8Array(size.bytes);
-  const read = async (): Promise<Uint8Array | null> => {
-    if (buf.length !== size.bytes) buf = new Uint8Array(size.bytes);
-    let n: number | null;
-    try {
-      n = await conn.read(buf);
-    } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      throw err;
+  reading.begin();
+  let finished = false;
+  try {
+    if (status === 204 || status === 304 || (status >= 100 && status < 200)) {
+      finished = true;
+      return;
     }
-    if (signal.aborted) throw signal.reason;
-    if (n === null) return null;
-    size.after(n);
-    return buf.slice(0, n);
-  };
-  if (headers.get("transfer-encoding")?.toLowerCase().includes("chunked")) {
-    let out: Uint8Array[] = [];
-    const decoder = new ChunkedDecoder((piece) => out.push(piece));
-    let chunk: Uint8Array | null = rest;
-    for (;;) {
-      if (chunk.length > 0) decoder.push(chunk);
-      // The chunks of one read go on as one piece: the engine sends a chunk per log entry, and
-      // each piece costs the readers a step of their async iteration.
-      if (out.length > 0) {
-        const piece = concatBytes(out);
-        out = [];
-        yield piece;
+    const size = new ReadSize();
+    let buf = new Uint8Array(size.bytes);
+    /** The next read's bytes, a copy that is the reader's to keep (or overwrite); null at EOF. */
+    const read = async (): Promise<Uint8Array | null> => {
+      if (buf.length !== size.bytes) buf = new Uint8Array(size.bytes);
+      let n: number | null;
+      try {
+        n = await conn.read(buf);
+      } catch (err) {
+        if (signal.aborted) throw signal.reason;
+        throw err;
       }
-      if (decoder.done) return;
-      chunk = await read();
+      if (signal.aborted) throw signal.reason;
+      if (n === null) return null;
+      size.after(n);
+      return buf.slice(0, n);
+    };
+    if (headers.get("transfer-encoding")?.toLowerCase().includes("chunked")) {
+      const decoder = new ChunkedDecoder(() => {});
+      let chunk: Uint8Array | null = rest;
+      for (;;) {
+        // The chunks of one read go on as one piece, their data moved together in the read's
+        // own copy: the engine sends a chunk per log entry, and each piece costs the readers a
+        // step of their async iteration.
+        if (chunk.length > 0) {
+          const piece = decoder.pushInPlace(chunk);
+          if (piece.length > 0) yield piece;
+        }
+        if (decoder.done) {
+          finished = true;
+          return;
+        }
+        chunk = await read();
+        if (chunk === null) {
+          if (decoder.betweenChunks) throw new StreamCutError(path);
+          decoder.end();
+          finished = true;
+          return;
+        }
+      }
+    }
+    const lengthHeader = headers.get("content-length");
+    if (lengthHeader !== undefined) {
+      let left = Number(lengthHeader);
+      if (!Number.isSafeInteger(left) || left < 0) {
+        throw new ProtocolError("http", 0, `bad Content-Length ${JSON.stringify(lengthHeader)}`);
+      }
+      let chunk: Uint8Array | null = rest;
+      while (left > 0) {
+        if (chunk.length > 0) {
+          const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
+          left -= piece.length;
+          yield piece;
+        }
+        if (left === 0) break;
+        chunk = await read();
+        if (chunk === null) {
+          throw new ProtocolError("http", 0, `connection closed with ${left} body bytes missing`);
+        }
+      }
+      finished = true;
+      return;
+    }
+    if (rest.length > 0) yield rest;
+    for (;;) {
+      const chunk = await read();
       if (chunk === null) {
-        if (decoder.betweenChunks) throw new StreamCutError(path);
-        decoder.end();
+        finished = true;
         return;
       }
+      yield chunk;
     }
-  }
-  const lengthHeader = headers.get("content-length");
-  if (lengthHeader !== undefined) {
-    let left = Number(lengthHeader);
-    if (!Number.isSafeInteger(left) || left < 0) {
-      throw new ProtocolError("http", 0, `bad Content-Length ${JSON.stringify(lengthHeader)}`);
-    }
-    let chunk: Uint8Array | null = rest;
-    while (left > 0) {
-      if (chunk.length > 0) {
-        const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
-        left -= piece.length;
-        yield piece;
-      }
-      if (left === 0) return;
-      chunk = await read();
-      if (chunk === null) {
-        throw new ProtocolError("http", 0, `connection closed with ${left} body bytes missing`);
-      }
-    }
-    return;
-  }
-  if (rest.length > 0) yield rest;
-  for (;;) {
-    const chunk = await read();
-    if (chunk === null) return;
-    yield chunk;
+  } finally {
+    reading.end(finished);
   }
 }
 

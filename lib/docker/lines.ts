@@ -86,20 +86,23 @@ export class LineAssembler {
     this.#onOversize = opts.onOversize;
   }
 
-  /** Feeds one engine log entry (one frame payload): `<timestamp> <content>`. */
-  pushEntry(stream: StreamName, payload: Uint8Array): void {
+  /**
+   * Feeds one engine log entry (one frame payload, `bytes[start..end)`, all of `bytes` by
+   * default): `<timestamp> <content>`. A line's message is the one view made of it.
+   */
+  pushEntry(stream: StreamName, bytes: Uint8Array, start = 0, end = bytes.length): void {
     const st = stream === "stdout" ? this.#out : this.#err;
-    const sp = timestampPrefixEnd(payload, 0, payload.length);
-    const content = sp === -1 ? payload : payload.subarray(sp + 1);
+    const sp = timestampPrefixEnd(bytes, start, end);
+    const from = sp === -1 ? start : sp + 1;
     if (!st.started) {
       st.started = true;
-      st.ts = sp === -1 ? "" : decodeTimestamp(payload, 0, sp);
+      st.ts = sp === -1 ? "" : decodeTimestamp(bytes, start, sp);
     } else st.joined = true;
-    const n = content.length;
-    if (n > 0 && content[n - 1] === LF) {
-      this.#finish(st, stream, content.subarray(0, n - 1));
+    const n = end - from;
+    if (n > 0 && bytes[end - 1] === LF) {
+      this.#finish(st, stream, bytes.subarray(from, end - 1));
     } else if (n > 0) {
-      st.pieces.push(content);
+      st.pieces.push(bytes.subarray(from, end));
       st.bytes += n;
       while (st.bytes > this.#max) this.#cutFront(st, stream);
     }
@@ -277,7 +280,8 @@ export class LineAssembler {
     }
     const skip = st.cut && message.length === 0;
     const joined = st.joined;
-    st.pieces = [];
+    // Emptied, not replaced: most lines never use it, and a new array per line is garbage.
+    if (st.pieces.length > 0) st.pieces.length = 0;
     st.bytes = 0;
     st.started = false;
     st.cut = false;

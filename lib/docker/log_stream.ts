@@ -83,10 +83,14 @@ export class LogStream implements LogEntries {
     });
     const assembler = this.#assembler;
     const onEngineError = opts.onEngineError;
-    this.#demux = opts.tty ? undefined : new FrameDemuxer((stream, payload) => {
-      if (stream === 1) assembler.pushEntry("stdout", payload);
-      else if (stream === 2) assembler.pushEntry("stderr", payload);
-      else if (stream === 3) onEngineError?.(new TextDecoder().decode(payload));
+    this.#demux = opts.tty ? undefined : new FrameDemuxer({
+      onRange: (stream, bytes, start, end) => {
+        if (stream === 1) assembler.pushEntry("stdout", bytes, start, end);
+        else if (stream === 2) assembler.pushEntry("stderr", bytes, start, end);
+        else if (stream === 3) {
+          onEngineError?.(new TextDecoder().decode(bytes.subarray(start, end)));
+        }
+      },
     });
   }
 

@@ -44,6 +44,39 @@ Deno.test("ChunkedDecoder gives the same output however the bytes are split", ()
   }
 });
 
+/** Decodes with `pushInPlace`, keeping a copy of each push's data before the next push. */
+function decodeInPlace(parts: Uint8Array[]): Outcome {
+  const pieces: Uint8Array[] = [];
+  const d = new ChunkedDecoder(() => assert.fail("pushInPlace hands nothing to onData"));
+  for (const p of parts) {
+    const data = d.pushInPlace(p);
+    if (data.length > 0) {
+      assert.equal(data.buffer, p.buffer, "the data is a view of the push");
+      assert.equal(data.byteOffset, p.byteOffset, "moved to the front of the push");
+      pieces.push(data.slice());
+    }
+  }
+  d.end();
+  return { data: text(concat(pieces)), done: d.done, rest: text(d.rest) };
+}
+
+Deno.test("ChunkedDecoder.pushInPlace gives push()'s data and rest however the bytes are split", () => {
+  const want = decode([FIXTURE]);
+  assert.deepEqual(decodeInPlace([FIXTURE.slice()]), want);
+  for (const { label, parts } of splits(FIXTURE)) {
+    assert.deepEqual(decodeInPlace(parts), want, label);
+  }
+});
+
+Deno.test("ChunkedDecoder.pushInPlace gathers a push's chunks into one view at its front", () => {
+  const chunk = bytes("3\r\nabc\r\n2\r\nde\r\n1");
+  const d = new ChunkedDecoder(() => {});
+  assert.equal(text(d.pushInPlace(chunk)), "abcde");
+  // The torn size line at the end is left where it was, and completed by the next push.
+  assert.equal(text(d.pushInPlace(bytes("\r\nf\r\n0\r\n\r\n"))), "f");
+  assert.ok(d.done);
+});
+
 Deno.test("ChunkedDecoder emits data as subarrays of the pushed buffer", () => {
   const chunk = bytes("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
   const pieces: Uint8Array[] = [];

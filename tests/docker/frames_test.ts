@@ -82,6 +82,23 @@ Deno.test("FrameDemuxer emits subarrays for whole frames and one copy for torn o
   d.end();
 });
 
+Deno.test("FrameDemuxer with a range handler gives the same frames, as ranges of the push", () => {
+  const want = demux([FIXTURE]);
+  for (const { label, parts } of splits(FIXTURE)) {
+    const frames: Frame[] = [];
+    const d = new FrameDemuxer({
+      onRange: (s, b, start, end) => frames.push([s, Array.from(b.subarray(start, end)).join(",")]),
+    });
+    for (const p of parts) d.push(p);
+    d.end();
+    assert.deepEqual(frames, want, label);
+  }
+  const whole = FIXTURE.slice();
+  const seen: Uint8Array[] = [];
+  new FrameDemuxer({ onRange: (_, b) => seen.push(b) }).push(whole);
+  assert.ok(seen.every((b) => b === whole), "whole frames are ranges of the push itself");
+});
+
 Deno.test("FrameDemuxer accepts a payload of exactly maxFrameBytes", () => {
   assert.equal(DEFAULT_MAX_FRAME_BYTES, 4 * 1024 * 1024);
   assert.deepEqual(demux([frame(1, "0123456789")], 10), [[

@@ -62,6 +62,25 @@ Deno.test("LineAssembler.pushEntry emits a complete entry as a subarray, keeping
   messages.forEach((m, i) => assert.equal(m.buffer, payloads[i].buffer));
 });
 
+Deno.test("LineAssembler.pushEntry takes an entry as a range of a larger buffer", () => {
+  const pieces = [
+    entry(TS, "hello\n"),
+    entry(TS2, "split "),
+    entry(TS2, "line\n"),
+    entry("", "\n"),
+  ];
+  const want = run(MIB, (la) => pieces.forEach((p) => la.pushEntry("stderr", p)));
+  const buf = concat([bytes("junk"), ...pieces, bytes("more junk")]);
+  const got = run(MIB, (la) => {
+    let at = 4;
+    for (const p of pieces) {
+      la.pushEntry("stderr", buf, at, at + p.length);
+      at += p.length;
+    }
+  });
+  assert.deepEqual(got.events, want.events);
+  assert.equal(got.messages[0].buffer, buf.buffer, "a whole line is a view of the buffer");
+});
 Deno.test("LineAssembler.pushEntry takes the whole payload as content without a timestamp", () => {
   const { events } = run(MIB, (la) => {
     la.pushEntry("stderr", bytes("hello world\n"));
