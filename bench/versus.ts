@@ -5,13 +5,15 @@
  * (`strace -f -c` over a short burst), idle RSS, 300 idle containers attached (RSS, CPU while
  * idle), fan-in lag and loss, and a churn soak (RSS slope after warm-up). The peer runs twice:
  * as the seed ships it, and with `CONFIRMS=1 OVERFLOW=pause` (karotten's guarantees). Without
- * `KAROTTEN_BENCH_PEER` karotten runs alone and one line says so.
+ * `KAROTTEN_BENCH_PEER` karotten runs alone and one line says so. karotten runs from the bundle
+ * that `deno task compile` compiles (`tools/bundle.ts`), built for the run: the stand-in for the
+ * compiled binary (`BENCH_FROM_MAIN=1` runs `main.ts` instead).
  * @module
  */
 import { delay } from "../lib/async/delay.ts";
 import type { DockerClient } from "../lib/docker/api.ts";
 import { type DockerEngine, TEST_IMAGE } from "../tests/helpers/dockerd.ts";
-import { type Karotten, spawnDaemon, startKarotten } from "../tests/helpers/karotten.ts";
+import { type Karotten, REPO_ROOT, spawnDaemon, startKarotten } from "../tests/helpers/karotten.ts";
 import { RABBIT_URL } from "../tests/helpers/rabbit.ts";
 import { BenchBinding } from "./_broker.ts";
 import {
@@ -25,6 +27,7 @@ import {
 import { burstScript, pacedScript } from "./_workloads.ts";
 import { Arrivals, fanIn, throwIfDisturbed } from "./pipeline.ts";
 import { MEASURE_TIMEOUT_MS } from "./raw.ts";
+import { bundleDaemon } from "../tools/bundle.ts";
 
 /**
  * The daemons compared: `karotten`, `peer` (as the seed ships it), `peerSafe` (with karotten's
@@ -83,6 +86,9 @@ const START_TIMEOUT_MS = 30_000;
 /** Containers started at once by the CLI. */
 const START_CONCURRENCY = 8;
 
+/** Where the run's bundle of karotten is written (relative to the repo root). */
+const KAROTTEN_BUNDLE = "bench/out/karotten.js";
+
 /** A daemon to compare. */
 export interface Contender {
   name: ContenderName;
@@ -98,7 +104,7 @@ export interface Contender {
 }
 
 /** The contenders of this run: karotten, then the peer twice when `peer` names its binary. */
-function contenders(peer: string | undefined): Contender[] {
+function contenders(peer: string | undefined, script: string): Contender[] {
   const karotten: Contender = {
     name: "karotten",
     attached: / info attached /,
@@ -109,7 +115,7 @@ function contenders(peer: string | undefined): Contender[] {
         DOCKER_SOCK: engine.sock,
         EXCHANGE: exchange,
         ...env,
-      });
+      }, script);
       await ready(k, [/ info ready /, / info amqp_connected /]);
       return k;
     },
@@ -287,7 +293,13 @@ export async function runVersus(
   if (peer === undefined && only === undefined) {
     progress("versus: KAROTTEN_BENCH_PEER is not set: the Go peer is skipped, karotten runs alone");
   }
-  const all = only ?? contenders(peer);
+  let script = "main.ts";
+  if (only === undefined && Deno.env.get("BENCH_FROM_MAIN") !== "1") {
+    await bundleDaemon(KAROTTEN_BUNDLE, REPO_ROOT, Deno.execPath());
+    script = KAROTTEN_BUNDLE;
+  }
+  progress(`versus: karotten runs from ${script}`);
+  const all = only ?? contenders(peer, script);
   const v: Versus = {
     peer: peer === undefined || only !== undefined ? null : peer.split("/").at(-1)!,
     contenders: all.map((c) => c.name),

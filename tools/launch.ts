@@ -1,6 +1,7 @@
 /**
- * `deno task start` and `deno task compile`: runs `deno run` / `deno compile` for `main.ts` with
- * the daemon's flags for the current environment, each flag one argument (no shell, so a path
+ * `deno task start` and `deno task compile`: runs `deno run` for `main.ts`, or bundles it
+ * (`tools/bundle.ts`) and runs `deno compile` for the bundle, with the daemon's flags for the
+ * current environment, each flag one argument (no shell, so a path
  * with spaces or `$(…)` stays one path). A path Deno's comma-separated permission lists cannot
  * hold exits 2 naming the variable. Arguments after the mode go to the daemon as they are
  * (`--dry-run` also gives it a dry run's flags). Signals are passed on to the child; its exit
@@ -12,6 +13,7 @@
 import { ConfigError } from "../lib/errors.ts";
 import { EXIT_CONFIG } from "../lib/exit_codes.ts";
 import { daemonFlags } from "../lib/permissions.ts";
+import { BUNDLE_PATH, bundleDaemon } from "./bundle.ts";
 
 /** Signals passed on to the daemon. */
 const FORWARDED: readonly Deno.Signal[] = ["SIGTERM", "SIGINT", "SIGHUP"];
@@ -24,7 +26,7 @@ export function denoArgs(
 ): string[] {
   return mode === "start"
     ? ["run", ...flags, "main.ts", ...daemonArgs]
-    : ["compile", ...flags, "--output", "karotten", "main.ts", ...daemonArgs];
+    : ["compile", ...flags, "--output", "karotten", BUNDLE_PATH, ...daemonArgs];
 }
 
 if (import.meta.main) {
@@ -44,6 +46,7 @@ if (import.meta.main) {
     console.error(`karotten: configuration error: ${err.message}`);
     Deno.exit(EXIT_CONFIG);
   }
+  if (mode === "compile") await bundleDaemon(BUNDLE_PATH, Deno.cwd());
   const child = new Deno.Command("deno", {
     args: denoArgs(mode, flags, daemonArgs),
     stdin: "inherit",

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { EXIT_CONFIG } from "../../lib/exit_codes.ts";
 import { denoArgs } from "../../tools/launch.ts";
+import { BUNDLE_PATH } from "../../tools/bundle.ts";
 import { waitFor, withDeadline } from "../helpers/deadline.ts";
 import { FakeEngine } from "../helpers/fake_engine.ts";
 import { REPO_ROOT } from "../helpers/karotten.ts";
@@ -46,7 +47,7 @@ Deno.test("denoArgs keeps every flag one argument", () => {
     ...flags,
     "--output",
     "karotten",
-    "main.ts",
+    BUNDLE_PATH,
   ]);
 });
 
