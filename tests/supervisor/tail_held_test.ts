@@ -4,21 +4,18 @@
  * read; else the complete read sends it whole, and never a line joined across a dropped piece.
  */
 import assert from "node:assert/strict";
-import { DEFAULT_TUNING, loadConfig } from "../../lib/config.ts";
+import { loadConfig } from "../../lib/config.ts";
 import type { ContainerInfo, LogsStart } from "../../lib/docker/api.ts";
 import { LogStream, type LogStreamOptions } from "../../lib/docker/log_stream.ts";
 import { MessageQueue } from "../../lib/queue.ts";
-import { tailContainer, type TailEngine } from "../../lib/supervisor/tail.ts";
+import type { TailEngine } from "../../lib/supervisor/tail.ts";
 import { Channel } from "../../lib/async/channel.ts";
-import { CaptureLog } from "../amqp/_broker.ts";
-import { compileFilter } from "../../lib/filter.ts";
-import { newContainerCounters } from "../../lib/telemetry/container_counters.ts";
+import { startTail } from "./_tail.ts";
 import { waitFor, withDeadline } from "../helpers/deadline.ts";
 import { frame } from "../helpers/fake_engine.ts";
 
 const ID = "feedface".repeat(8);
 const TS = "2026-12-01T20:33:30Z";
-const NEVER = new AbortController().signal;
 
 function info(running: boolean, startedAt = TS): ContainerInfo {
   return {
@@ -70,17 +67,7 @@ function setup(running: () => boolean | ContainerInfo) {
     logsUntilNow: (_id: string, _start: LogsStart, opts: LogStreamOptions) =>
       Promise.resolve(new LogStream(LOG, opts, true)),
   };
-  const tail = tailContainer(
-    {
-      docker,
-      queue,
-      log: new CaptureLog(),
-      config: { ...config, tuning: DEFAULT_TUNING },
-      filter: compileFilter(config.filters),
-    },
-    { id: ID, start: { kind: "beginning" }, died: () => NEVER, counters: newContainerCounters() },
-    NEVER,
-  );
+  const tail = startTail(docker, queue, config, ID);
   return { queue, follow, tail, inspections: () => inspections };
 }
 

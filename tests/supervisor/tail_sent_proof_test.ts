@@ -4,23 +4,20 @@
  * after they were read, and the sparse end after them is still completed exactly.
  */
 import assert from "node:assert/strict";
-import { DEFAULT_TUNING, loadConfig } from "../../lib/config.ts";
+import { loadConfig } from "../../lib/config.ts";
 import type { ContainerInfo, LogsStart } from "../../lib/docker/api.ts";
 import { LogStream, type LogStreamOptions } from "../../lib/docker/log_stream.ts";
 import { MessageQueue } from "../../lib/queue.ts";
-import { tailContainer, type TailEngine } from "../../lib/supervisor/tail.ts";
+import type { TailEngine } from "../../lib/supervisor/tail.ts";
 import { SENT_PROOF_AT } from "../../lib/supervisor/sent_lines.ts";
 import { Channel } from "../../lib/async/channel.ts";
-import { CaptureLog } from "../amqp/_broker.ts";
-import { compileFilter } from "../../lib/filter.ts";
-import { newContainerCounters } from "../../lib/telemetry/container_counters.ts";
+import { startTail } from "./_tail.ts";
 import { waitFor, withDeadline } from "../helpers/deadline.ts";
 import { frame } from "../helpers/fake_engine.ts";
 import { concatBytes } from "../../lib/bytes.ts";
 
 const ID = "5ea1ed00".repeat(8);
 const STARTED = "2026-12-01T20:33:00Z";
-const NEVER = new AbortController().signal;
 /** Lines in the log; the follow stream delivers the first `PREFIX`, then every 4th. */
 const TOTAL = 6_000;
 const PREFIX = 5_000;
@@ -72,17 +69,7 @@ Deno.test("tailContainer lets go of the kept lines an inspect proved, and still 
       return Promise.resolve(new LogStream(read, opts, true));
     },
   };
-  const tail = tailContainer(
-    {
-      docker,
-      queue,
-      log: new CaptureLog(),
-      config: { ...config, tuning: DEFAULT_TUNING },
-      filter: compileFilter(config.filters),
-    },
-    { id: ID, start: { kind: "beginning" }, died: () => NEVER, counters: newContainerCounters() },
-    NEVER,
-  );
+  const tail = startTail(docker, queue, config, ID);
   // The complete prefix, in one read: the record reaches SENT_PROOF_AT, an inspect proves it.
   follow.send(concatBytes(Array.from({ length: PREFIX }, (_, i) => line(i))));
   await waitFor(() => queue.size >= PREFIX && inspections >= 2, {

@@ -1,17 +1,15 @@
 import assert from "node:assert/strict";
-import { DEFAULT_TUNING, loadConfig } from "../../lib/config.ts";
+import { loadConfig } from "../../lib/config.ts";
 import type { ContainerInfo, LogsStart } from "../../lib/docker/api.ts";
 import { LogStream, type LogStreamOptions } from "../../lib/docker/log_stream.ts";
 import { MessageQueue } from "../../lib/queue.ts";
-import { tailContainer, type TailEngine } from "../../lib/supervisor/tail.ts";
-import { CaptureLog } from "../amqp/_broker.ts";
-import { compileFilter } from "../../lib/filter.ts";
+import type { TailEngine } from "../../lib/supervisor/tail.ts";
+import { startTail } from "./_tail.ts";
 import { newContainerCounters } from "../../lib/telemetry/container_counters.ts";
 import { withDeadline } from "../helpers/deadline.ts";
 
 const ID = "0123456789abcdef".repeat(4);
 const TS = "2026-11-25T20:24:44.123456789Z";
-const NEVER = new AbortController().signal;
 
 function info(running: boolean): ContainerInfo {
   return {
@@ -53,17 +51,7 @@ Deno.test("tailContainer waits for room for a stopped container's last line with
     },
   };
   const counters = newContainerCounters();
-  const tail = tailContainer(
-    {
-      docker,
-      queue,
-      log: new CaptureLog(),
-      config: { ...config, tuning: DEFAULT_TUNING },
-      filter: compileFilter(config.filters),
-    },
-    { id: ID, start: { kind: "beginning" }, died: () => NEVER, counters },
-    NEVER,
-  );
+  const tail = startTail(docker, queue, config, ID, counters);
   let ended = false;
   tail.then(() => ended = true, () => ended = true);
   await withDeadline(stopped.promise, 5_000, "the inspection after the stream ended");
