@@ -32,8 +32,11 @@ export class ChunkedDecoder {
   #lineSize = 0;
   #restPieces: Uint8Array[] = [];
 
-  /** `onData` receives each piece of body data, in order, never empty. */
-  constructor(onData: (piece: Uint8Array) => void) {
+  /**
+   * `onData` receives each piece of body data given to `push`, in order, never empty; a decoder
+   * fed only through `pushInPlace` needs none.
+   */
+  constructor(onData: (piece: Uint8Array) => void = () => {}) {
     this.#onData = onData;
   }
 

@@ -266,7 +266,7 @@ async function* bodyPieces(
       return buf.slice(0, n);
     };
     if (headers.get("transfer-encoding")?.toLowerCase().includes("chunked")) {
-      const decoder = new ChunkedDecoder(() => {});
+      const decoder = new ChunkedDecoder();
       let chunk: Uint8Array | null = rest;
       for (;;) {
         // The chunks of one read go on as one piece, their data moved together in the read's
