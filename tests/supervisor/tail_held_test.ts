@@ -10,7 +10,7 @@ import { LogStream, type LogStreamOptions } from "../../lib/docker/log_stream.ts
 import { MessageQueue } from "../../lib/queue.ts";
 import type { TailEngine } from "../../lib/supervisor/tail.ts";
 import { Channel } from "../../lib/async/channel.ts";
-import { startTail } from "./_tail.ts";
+import { followChannelLogs, startTail } from "./_tail.ts";
 import { waitFor, withDeadline } from "../helpers/deadline.ts";
 import { frame } from "../helpers/fake_engine.ts";
 
@@ -54,16 +54,7 @@ function setup(running: () => boolean | ContainerInfo) {
       const answer = running();
       return Promise.resolve(typeof answer === "boolean" ? info(answer) : answer);
     },
-    logs: (_id: string, _start: LogsStart, opts: LogStreamOptions, signal: AbortSignal) => {
-      async function* body() {
-        for (;;) {
-          const piece = await follow.receive(signal);
-          if (piece === null) return;
-          yield piece;
-        }
-      }
-      return Promise.resolve(new LogStream(body(), opts, true));
-    },
+    logs: followChannelLogs(follow),
     logsUntilNow: (_id: string, _start: LogsStart, opts: LogStreamOptions) =>
       Promise.resolve(new LogStream(LOG, opts, true)),
   };

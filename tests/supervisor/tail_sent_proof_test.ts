@@ -11,7 +11,7 @@ import { MessageQueue } from "../../lib/queue.ts";
 import type { TailEngine } from "../../lib/supervisor/tail.ts";
 import { SENT_PROOF_AT } from "../../lib/supervisor/sent_lines.ts";
 import { Channel } from "../../lib/async/channel.ts";
-import { startTail } from "./_tail.ts";
+import { followChannelLogs, startTail } from "./_tail.ts";
 import { waitFor, withDeadline } from "../helpers/deadline.ts";
 import { frame } from "../helpers/fake_engine.ts";
 import { concatBytes } from "../../lib/bytes.ts";
@@ -50,16 +50,7 @@ Deno.test("tailContainer lets go of the kept lines an inspect proved, and still 
       inspections++;
       return Promise.resolve(info(running));
     },
-    logs: (_id: string, _start: LogsStart, opts: LogStreamOptions, signal: AbortSignal) => {
-      async function* body() {
-        for (;;) {
-          const piece = await follow.receive(signal);
-          if (piece === null) return;
-          yield piece;
-        }
-      }
-      return Promise.resolve(new LogStream(body(), opts, true));
-    },
+    logs: followChannelLogs(follow),
     logsUntilNow: (_id: string, start: LogsStart, opts: LogStreamOptions) => {
       completions.push(start);
       // Since is inclusive here (what the matching assumes; Podman's log file has nanoseconds).
