@@ -18,7 +18,13 @@ import { DockerEngine } from "../tests/helpers/dockerd.ts";
 import { REPO_ROOT, spawnDaemon } from "../tests/helpers/karotten.ts";
 import { RABBIT_URL } from "../tests/helpers/rabbit.ts";
 import { loadAverage } from "./_proc.ts";
-import { type Contender, runVersus, VERSUS_PARTS, type VersusPart } from "./versus.ts";
+import {
+  analyseModules,
+  type Contender,
+  runVersus,
+  VERSUS_PARTS,
+  type VersusPart,
+} from "./versus.ts";
 import { versusTable } from "./report_versus.ts";
 
 /** One runtime setting of the daemon. */
@@ -64,6 +70,7 @@ function variantContender(v: Variant): Contender {
         ...extra,
       };
       const v8 = v.v8 ?? SHIPPED_V8;
+      await analyseModules("main.ts", v.tree ?? REPO_ROOT);
       const k = spawnDaemon(
         Deno.execPath(),
         [
