@@ -47,6 +47,7 @@ if (import.meta.main) {
     Deno.exit(EXIT_CONFIG);
   }
   if (mode === "compile") await bundleDaemon(BUNDLE_PATH, Deno.cwd());
+  else await analyseModules();
   const child = new Deno.Command("deno", {
     args: denoArgs(mode, flags, daemonArgs),
     stdin: "inherit",
@@ -62,6 +63,20 @@ if (import.meta.main) {
   }
   const status = await child.status;
   Deno.exit(status.signal ? 128 + signalNumber(status.signal) : status.code);
+}
+
+/**
+ * Has Deno analyse the daemon's modules into its cache in a process of its own, so that the
+ * daemon does not: a process that parses modules new to the cache keeps ~8 MiB more for its life
+ * (the first start after an upgrade). A failure is left for `deno run` to report.
+ */
+async function analyseModules(): Promise<void> {
+  await new Deno.Command("deno", {
+    args: ["cache", "--quiet", "main.ts"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).output();
 }
 
 function signalNumber(sig: Deno.Signal): number {
