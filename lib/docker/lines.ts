@@ -26,6 +26,11 @@ export interface LineAssemblerOptions {
   onLine: (stream: StreamName, timestamp: string, message: Uint8Array, joined: boolean) => void;
   /** Called after each message cut off a line that goes on. */
   onOversize?: (stream: StreamName) => void;
+  /**
+   * Entries of a TTY container ({@link LineAssembler.pushEntry}): a line's `\r\n` is its end, a
+   * CR before its LF is dropped, even when it came in an entry of its own.
+   */
+  crlf?: boolean;
 }
 
 /** A stream's line in progress. */
@@ -64,6 +69,7 @@ export class LineAssembler {
   readonly #max: number;
   readonly #onLine: LineAssemblerOptions["onLine"];
   readonly #onOversize: ((stream: StreamName) => void) | undefined;
+  readonly #crlf: boolean;
   #out = pending();
   #err = pending();
   // Raw (TTY) mode state; raw lines are stdout's.
@@ -84,6 +90,7 @@ export class LineAssembler {
     this.#max = opts.maxLineBytes;
     this.#onLine = opts.onLine;
     this.#onOversize = opts.onOversize;
+    this.#crlf = opts.crlf ?? false;
   }
 
   /**
@@ -100,11 +107,18 @@ export class LineAssembler {
     } else st.joined = true;
     const n = end - from;
     if (n > 0 && bytes[end - 1] === LF) {
-      this.#finish(st, stream, bytes.subarray(from, end - 1));
+      let last = end - 1;
+      if (this.#crlf) {
+        if (last > from) {
+          if (bytes[last - 1] === CR) last--;
+        } else if (st.bytes > 0) dropTrailingCr(st);
+      }
+      this.#finish(st, stream, bytes.subarray(from, last));
     } else if (n > 0) {
       st.pieces.push(bytes.subarray(from, end));
       st.bytes += n;
-      while (st.bytes > this.#max) this.#cutFront(st, stream);
+      if (this.#crlf) this.#capCrlf(st, stream);
+      else while (st.bytes > this.#max) this.#cutFront(st, stream);
     }
   }
 
@@ -135,7 +149,7 @@ export class LineAssembler {
           st.pieces.push(chunk.subarray(i, end));
           st.bytes += end - i;
           this.#pieceBytes += end - i;
-          this.#capRaw(st);
+          this.#capCrlf(st, "stdout");
         }
         i = end;
         if (this.#pieceBytes === ENGINE_PIECE_BYTES && this.#tsBytes !== undefined) {
@@ -254,15 +268,15 @@ export class LineAssembler {
     st.pieces.push(piece);
     st.bytes += piece.length;
     this.#pieceBytes += piece.length;
-    this.#capRaw(st);
+    this.#capCrlf(st, "stdout");
   }
 
-  /** Caps a raw line; a trailing CR is not counted yet: it may belong to the line end. */
-  #capRaw(st: Pending): void {
+  /** Caps a TTY line; a trailing CR is not counted yet: it may belong to the line end. */
+  #capCrlf(st: Pending, stream: StreamName): void {
     while (st.bytes > this.#max) {
       const last = st.pieces[st.pieces.length - 1];
       if (last[last.length - 1] === CR && st.bytes - 1 <= this.#max) return;
-      this.#cutFront(st, "stdout");
+      this.#cutFront(st, stream);
     }
   }
 

@@ -23,7 +23,7 @@ function entry(ts: string, content: Uint8Array | string): Uint8Array {
 }
 
 /** Runs an assembler; events are "stream ts message" and "oversize stream", in order. */
-function run(max: number, feed: (la: LineAssembler) => void) {
+function run(max: number, feed: (la: LineAssembler) => void, crlf = false) {
   const events: string[] = [];
   const messages: Uint8Array[] = [];
   const la = new LineAssembler({
@@ -33,6 +33,7 @@ function run(max: number, feed: (la: LineAssembler) => void) {
       messages.push(m);
     },
     onOversize: (s) => events.push(`oversize ${s}`),
+    crlf,
   });
   feed(la);
   return { events, messages };
@@ -186,6 +187,86 @@ Deno.test("LineAssembler.pushEntry emits a line of exactly maxLineBytes as one m
   assert.deepEqual(cut.events.filter((e) => e.startsWith("oversize")).length, 2);
   assert.deepEqual(cut.messages.map((m) => m.length), [10, 10, 5]);
   cut.messages.forEach((m) => assert.equal(m.buffer, payload.buffer));
+});
+
+/** Podman 4.3's timestamps (whole seconds, `time.RFC3339`), as its libpod endpoint frames them. */
+const PTS = "2026-12-06T12:37:43Z";
+const PTS2 = "2026-12-06T12:37:44Z";
+
+/** Feeds TTY entries (frame payloads) to an assembler with `crlf`; `[stream ts message joined]`. */
+function ttyEntries(payloads: string[], max = MIB): string[] {
+  const out: string[] = [];
+  const la = new LineAssembler({
+    maxLineBytes: max,
+    onLine: (s, ts, m, j) => out.push(`${s} ${ts} ${JSON.stringify(text(m))} ${j}`),
+    onOversize: (s) => out.push(`oversize ${s}`),
+    crlf: true,
+  });
+  for (const p of payloads) la.pushEntry("stdout", bytes(p));
+  la.flush();
+  return out;
+}
+
+Deno.test("LineAssembler.pushEntry with crlf joins Podman's TTY pieces without their timestamps", () => {
+  // Captured from Podman 4.3.1 (`printf 't 1'; sleep 0.3; printf '\n'` in a `-t` container):
+  // a partial entry, then the line's `\r\n` as an entry of its own, with a later second.
+  assert.deepEqual(ttyEntries([`${PTS} t 1`, `${PTS2} \r\n`, `${PTS2} done\r\n`]), [
+    `stdout ${PTS} "t 1" true`,
+    `stdout ${PTS2} "done" false`,
+  ]);
+  // `printf 'x 2\r'; sleep 0.3; printf '\n'`: the CR of the content stays, the line end's goes.
+  assert.deepEqual(ttyEntries([`${PTS} x 2\r`, `${PTS2} \r\n`]), [`stdout ${PTS} "x 2\\r" true`]);
+  // The line end's CR in one entry and its LF in the next.
+  assert.deepEqual(ttyEntries([`${PTS} t 1\r`, `${PTS2} \n`]), [`stdout ${PTS} "t 1" true`]);
+  // Only one CR goes, only before the LF; a CR inside a line stays.
+  assert.deepEqual(ttyEntries([`${PTS} a\rb\r\r\n`, `${PTS} \r\n`, `${PTS} \n`]), [
+    `stdout ${PTS} "a\\rb\\r" false`,
+    `stdout ${PTS} "" false`,
+    `stdout ${PTS} "" false`,
+  ]);
+});
+
+Deno.test("LineAssembler.pushEntry with crlf keeps the timestamps a TTY line itself holds", () => {
+  assert.deepEqual(
+    ttyEntries([
+      `${PTS} ${PTS2} started\r\n`,
+      `${PTS} at `,
+      `${PTS2} ${PTS2} ok`,
+      `${PTS2} \r\n`,
+      `${PTS} 2026-12-06T12:37:44.000000000Z x\r\n`,
+    ]),
+    [
+      `stdout ${PTS} "${PTS2} started" false`,
+      `stdout ${PTS} "at ${PTS2} ok" true`,
+      `stdout ${PTS} "2026-12-06T12:37:44.000000000Z x" false`,
+    ],
+  );
+});
+
+Deno.test("LineAssembler.pushEntry with crlf joins a 9000-byte TTY line Podman read in 4095-byte pieces", () => {
+  const a = "a".repeat(9000);
+  const got = ttyEntries([
+    `${PTS} ${a.slice(0, 4095)}`,
+    `${PTS} ${a.slice(4095, 8190)}`,
+    `${PTS2} ${a.slice(8190)}\r\n`,
+    `${PTS2} end\r\n`,
+  ]);
+  assert.deepEqual(got, [`stdout ${PTS} ${JSON.stringify(a)} true`, `stdout ${PTS2} "end" false`]);
+});
+
+Deno.test("LineAssembler.pushEntry with crlf does not count the line end's CR against the cap", () => {
+  assert.deepEqual(ttyEntries([`${PTS} abc\r`, `${PTS} \n`], 3), [`stdout ${PTS} "abc" true`]);
+  assert.deepEqual(ttyEntries([`${PTS} ab`, `${PTS} c\r\n`], 3), [`stdout ${PTS} "abc" true`]);
+  assert.deepEqual(ttyEntries([`${PTS} abc\r`, `${PTS} d\r\n`], 3), [
+    `stdout ${PTS} "abc" true`,
+    "oversize stdout",
+    `stdout ${PTS} "\\rd" true`,
+  ]);
+  // Without crlf (a container without a TTY) the CR is content.
+  const plain = run(3, (la) => {
+    for (const p of [`${PTS} abc\r`, `${PTS} \n`]) la.pushEntry("stdout", bytes(p));
+  });
+  assert.deepEqual(plain.events, [`stdout ${PTS} abc`, "oversize stdout", `stdout ${PTS} \r`]);
 });
 
 Deno.test("LineAssembler.flush emits pending lines; discard drops them", () => {
