@@ -146,6 +146,26 @@ Deno.test("karotten ships every running container's lines under the routing-key 
       assert.deepEqual(msgs.map((m) => m.routingKey), Array(6).fill("standalone.tty-one.stdout"));
     });
 
+    await t.step("a TTY container's line written in pieces arrives whole", async () => {
+      // Podman logs each piece it read as an entry of its own: here "p 1", then the line's
+      // `\r\n` a moment later, and a 9000-byte line in pieces of at most 4095 bytes.
+      const long = "a".repeat(9000);
+      const id = await engine.run(
+        "-t",
+        "--name",
+        "tty-pieces",
+        TEST_IMAGE,
+        "sh",
+        "-c",
+        `printf 'p 1'; sleep 0.3; printf '\\n'; head -c 9000 /dev/zero | tr '\\0' a; echo; echo p 2`,
+      );
+      await waitFor(() => of(binding.messages, id).length >= 3, {
+        timeoutMs: DELIVERY_TIMEOUT_MS,
+        what: "3 messages of the TTY container",
+      });
+      assert.deepEqual(of(binding.messages, id).map((m) => m.body.message), ["p 1", long, "p 2"]);
+    });
+
     await t.step(
       "a container started while karotten runs is read from its first line",
       async () => {

@@ -79,12 +79,17 @@ export const MAX_INSPECT_WAIT_MS = 1_000;
 /** The events karotten follows (Docker's names; Podman's are asked for beside them). */
 export const FOLLOWED_EVENTS = ["start", "die", "destroy"] as const;
 
+/** A libpod version as Podman's router takes it in a path (`/v4.3.1/libpod/...`). */
+const LIBPOD_VERSION = /^[0-9][0-9A-Za-z.-]{0,31}$/;
+
 /** Read-only client of one engine. */
 export class DockerClient {
   readonly #pool: ConnectionPool;
   readonly #headerTimeoutMs: number;
   readonly #log: Logger | undefined;
   readonly #inspects = new Limiter(MAX_INSPECTS, MAX_INSPECT_WAIT_MS);
+  /** The libpod version of the engine's last answer (a Podman service names it); or undefined. */
+  #libpod: string | undefined;
 
   /** `log`: with DEBUG, every request is logged (`docker_get path=...`). */
   constructor(pool: ConnectionPool, headerTimeoutMs: number, log?: Logger) {
@@ -161,14 +166,22 @@ export class DockerClient {
     signal: AbortSignal,
     follow: boolean,
   ): Promise<LogEntries> {
-    let path = `/containers/${encodeURIComponent(id)}/logs?follow=${follow ? 1 : 0}` +
+    // Podman's compat endpoint writes a TTY container's entries without frames, so a line it read
+    // in pieces would keep the later pieces' timestamps; its own endpoint frames every entry.
+    const ttyFrames = options.tty && this.#libpod !== undefined;
+    const base = ttyFrames ? `/v${this.#libpod}/libpod` : "";
+    let path = `${base}/containers/${encodeURIComponent(id)}/logs?follow=${follow ? 1 : 0}` +
       "&stdout=1&stderr=1&timestamps=1";
     if (start.kind === "now") path += "&tail=0";
     if (start.kind === "since") path += `&since=${start.since}`;
     if (start.kind === "run") throw new TypeError("resolve a run start before asking for logs");
     const res = await this.#stream(path, signal, follow ? undefined : this.#headerTimeoutMs);
     // Every answer of Podman's service names its libpod version.
-    return new LogStream(res.body(), options, res.headers.has("libpod-api-version"));
+    return new LogStream(
+      res.body(),
+      ttyFrames ? { ...options, ttyFrames } : options,
+      res.headers.has("libpod-api-version"),
+    );
   }
 
   /**
@@ -197,7 +210,10 @@ export class DockerClient {
     headerTimeoutMs: number | undefined,
   ): Promise<HttpResponse> {
     this.#log?.debug("docker_get", { path });
-    return await httpGet(this.#pool, path, { signal, headerTimeoutMs });
+    const res = await httpGet(this.#pool, path, { signal, headerTimeoutMs });
+    const libpod = res.headers.get("libpod-api-version");
+    this.#libpod = libpod !== undefined && LIBPOD_VERSION.test(libpod) ? libpod : undefined;
+    return res;
   }
 
   async #stream(

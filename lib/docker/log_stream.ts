@@ -25,8 +25,13 @@ export interface LogEntry {
 
 /** Options of {@link LogStream}. */
 export interface LogStreamOptions {
-  /** A TTY container: one raw stream, no frames. */
+  /** A TTY container: lines end in `\r\n`, in one raw stream without frames unless `ttyFrames`. */
   tty: boolean;
+  /**
+   * A TTY container's stream comes in frames, one per engine entry (Podman's own logs endpoint):
+   * a line Podman read in pieces is joined without the timestamps of the later pieces.
+   */
+  ttyFrames?: boolean;
   /** Longest message; longer lines become several entries. */
   maxLineBytes: number;
   /** Called after each entry that cut a line which goes on. */
@@ -80,10 +85,11 @@ export class LogStream implements LogEntries {
       maxLineBytes: opts.maxLineBytes,
       onLine: (stream, ts, message, joined) => this.#add(stream, ts, message, joined),
       onOversize: opts.onOversize,
+      crlf: opts.tty,
     });
     const assembler = this.#assembler;
     const onEngineError = opts.onEngineError;
-    this.#demux = opts.tty ? undefined : new FrameDemuxer({
+    this.#demux = opts.tty && !opts.ttyFrames ? undefined : new FrameDemuxer({
       onRange: (stream, bytes, start, end) => {
         if (stream === 1) assembler.pushEntry("stdout", bytes, start, end);
         else if (stream === 2) assembler.pushEntry("stderr", bytes, start, end);

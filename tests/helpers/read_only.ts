@@ -1,12 +1,14 @@
 /**
  * The read-only rule as tests check it: every request karotten makes to the engine is a GET of
- * `/_ping`, `/events` or `/containers/...`, optionally `/vX.Y`-prefixed.
+ * `/_ping`, `/events` or `/containers/...`, optionally `/vX.Y`-prefixed, or (Podman, a TTY
+ * container) of `/v<libpod version>/libpod/containers/<id>/logs`.
  * @module
  */
 import assert from "node:assert/strict";
 
 /** Every path karotten may request. */
-export const ALLOWED_PATH = /^(\/v\d+\.\d+)?(\/_ping|\/events|\/containers\/[^?]+)(\?.*)?$/;
+export const ALLOWED_PATH =
+  /^((\/v\d+\.\d+)?(\/_ping|\/events|\/containers\/[^?]+)|\/v[0-9][0-9A-Za-z.-]*\/libpod\/containers\/[^/?]+\/logs)(\?.*)?$/;
 
 /** One request as seen by an engine or logged by karotten. */
 export interface SeenRequest {
