@@ -257,8 +257,24 @@ export async function setMemoryWatermark(x: number): Promise<void> {
   await rabbitmqctl("set_vm_memory_high_watermark", String(x));
 }
 
+/**
+ * Throws when `rabbitmqctl` would act on another node than the tests' broker: a
+ * `TEST_RABBITMQ_URL` on a port other than 5672 without `RABBITMQ_NODENAME` naming its node
+ * would bounce the machine's default node instead.
+ */
+function assertOwnNode(): void {
+  const port = new URL(RABBIT_URL).port || "5672";
+  if (port !== "5672" && !Deno.env.get("RABBITMQ_NODENAME")) {
+    throw new Error(
+      `TEST_RABBITMQ_URL names port ${port} but RABBITMQ_NODENAME is not set: ` +
+        "rabbitmqctl would act on the default node, not the tests' broker",
+    );
+  }
+}
+
 /** Runs `rabbitmqctl ...args` under a deadline; throws with its output when it fails. */
 async function rabbitmqctl(...args: string[]): Promise<string> {
+  assertOwnNode();
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), RABBITMQCTL_TIMEOUT_MS);
   try {
