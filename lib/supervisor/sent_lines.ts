@@ -17,11 +17,13 @@
  * for a prefix stream the record keeps only the lines within `REORDER_WINDOW_NS` of the newest
  * sent timestamp, not the last `SENT_LINES_KEPT`: a steady writer keeps about a second of lines.
  * A sparse stream (Podman) lets go of the lines read before an inspect found the run still
- * running (its tailer still followed then, see `held_lines.ts`): `letGo`.
+ * running (its tailer still followed then, see `held_lines.ts`): `letGo`, or as a party of the
+ * stream's `RunProof`.
  * @module
  */
 import { compareTimestamps } from "../time.ts";
 import type { Position } from "../positions.ts";
+import type { ProofParty } from "./run_proof.ts";
 
 /**
  * Timestamps are kept split: the engine's form (`2026-11-25T20:24:44.123456789Z`) as its second
@@ -75,8 +77,11 @@ export interface SentLine {
   message: Uint8Array;
 }
 
-/** A ring of the last `capacity` lines sent, and the position just before the oldest. */
-export class SentLines {
+/**
+ * A ring of the last `capacity` lines sent, and the position just before the oldest; a party of
+ * a sparse stream's proof (`run_proof.ts`): what an inspect proves is let go of.
+ */
+export class SentLines implements ProofParty {
   readonly #capacity: number;
   #hash: Uint32Array;
   #len: Uint32Array;
@@ -107,6 +112,8 @@ export class SentLines {
   #secondBefore = "";
   /** Lines recorded so far (a mark for `letGo`). */
   #recorded = 0;
+  /** `#recorded` when the proof's inspect in flight started. */
+  #proofMark = 0;
 
   /**
    * `floor`: the position the stream started from (copied); `shape`: what the stream delivers
@@ -152,6 +159,16 @@ export class SentLines {
     if (k <= 0) return;
     while (k-- > 0) this.#evictOldest();
     this.#shrink();
+  }
+
+  /** For the proof: an inspect starts. */
+  marked(): void {
+    this.#proofMark = this.#recorded;
+  }
+
+  /** For the proof: the lines recorded before the inspect started are let go of if it ran on. */
+  found(running: boolean): void {
+    if (running) this.letGo(this.#proofMark);
   }
 
   /** The position just before the oldest kept line: a complete read resumes after it. */

@@ -13,7 +13,8 @@
  *        +--------------------------------------------------------------------------------+
  * ```
  * On an engine that may drop entries (Podman 4.3), joined lines and those after them first wait
- * in `HeldLines` for an inspect that proves them.
+ * in `HeldLines` for an inspect that proves them (`RunProof`, which also lets go of the kept sent
+ * lines it proves).
  * @module
  */
 import { backoff, reattachBackoff } from "../async/backoff.ts";
@@ -42,7 +43,8 @@ import {
 } from "./sent_lines.ts";
 import { LagWatch } from "../lag.ts";
 import { Handoff } from "./handoff.ts";
-import { HELD_PROOF_INTERVAL_MS, HeldLines, type RunningCheck } from "./held_lines.ts";
+import { HeldLines } from "./held_lines.ts";
+import { type RunningCheck, RunProof } from "./run_proof.ts";
 import { shortId } from "../short_id.ts";
 import type { ContainerFilter } from "../filter.ts";
 import type { ContainerCounters } from "../telemetry/container_counters.ts";
@@ -308,24 +310,14 @@ async function followOnce(
     : stream.mayEndEarly === true
     ? "sparse"
     : "prefix";
-  // An engine that may drop entries: joined lines wait for a proof (`held_lines.ts`); completed.
-  const hold = read.follow && stream.mayEndEarly === true && docker.logsUntilNow !== undefined
-    ? new HeldLines(runningCheck(deps, info), signal)
+  // An engine that may drop entries (a sparse stream), completed: inspects prove the lines read
+  // before them (`run_proof.ts`). Joined lines wait for a proof (`held_lines.ts`); the kept sent
+  // lines proven are let go of.
+  const run = keepSent === "sparse" && docker.logsUntilNow !== undefined
+    ? new RunProof(runningCheck(deps, info), AbortSignal.any([signal, readDone.signal]))
     : undefined;
-  // A sparse stream's kept lines that an inspect shows the engine still followed are let go of.
-  const prove = keepSent === "sparse" && docker.logsUntilNow !== undefined
-    ? { check: runningCheck(deps, info), signal: readDone.signal }
-    : undefined;
-  const sender = new LineSender(
-    info.Id,
-    identity,
-    from,
-    handoff,
-    counters,
-    keepSent,
-    hold,
-    prove,
-  );
+  const hold = run && new HeldLines(run);
+  const sender = new LineSender(info.Id, identity, from, handoff, counters, keepSent, run, hold);
   log.info("attached", {
     id: short,
     name: identity.containerName,
@@ -345,8 +337,8 @@ async function followOnce(
     log.warn("logs_stream_silent", { id: short, after_die_ms: config.tuning.dieGraceMs });
   } finally {
     grace.stop();
-    // Lines still held are read again: the stopped container's log whole, or from the position.
-    sender.hold?.close();
+    // Ends the proof: lines still held are read again (the stopped container's log whole, or
+    // from the position).
     readDone.abort();
   }
   return { stream, sender };
@@ -390,7 +382,7 @@ async function readStream(
 
 /**
  * Whether the run being followed still runs (a restart meanwhile counts as its end), for proving
- * held lines; undefined when the engine can't tell.
+ * the lines read before (`run_proof.ts`); undefined when the engine can't tell.
  */
 function runningCheck(deps: TailDeps, attached: ContainerInfo): RunningCheck {
   const id = attached.Id;
@@ -548,10 +540,8 @@ class LineSender {
   readonly #sent: SentLines | undefined;
   /** Lines waiting for a proof, when the engine may drop entries (`held_lines.ts`). */
   readonly hold: HeldLines | undefined;
-  /** Asks whether the engine still follows, for letting go of kept lines (a sparse stream). */
-  readonly #prove: { check: RunningCheck; signal: AbortSignal } | undefined;
-  #proving = false;
-  #lastProof = -Infinity;
+  /** A sparse stream's proof: asked for once many sent lines are kept, which it lets go of. */
+  readonly #run: RunProof | undefined;
 
   constructor(
     id: string,
@@ -560,11 +550,11 @@ class LineSender {
     handoff: Handoff,
     counters: ContainerCounters,
     keepSent: SentShape | undefined,
+    run?: RunProof,
     hold?: HeldLines,
-    prove?: { check: RunningCheck; signal: AbortSignal },
   ) {
     this.hold = hold;
-    this.#prove = prove;
+    this.#run = run;
     this.#handoff = handoff;
     this.#counters = counters;
     this.#id = id;
@@ -574,6 +564,7 @@ class LineSender {
     this.#skipTs = from.position.ts;
     this.#skipLeft = from.skip;
     this.#sent = keepSent === undefined ? undefined : new SentLines(from.position, keepSent);
+    if (this.#sent !== undefined) run?.join(this.#sent);
   }
 
   /**
@@ -668,29 +659,10 @@ class LineSender {
         { stream: entry.stream === "stdout" ? 1 : 2, ts: timestamp, message: entry.message },
         seq,
       );
-      if (sent.size >= SENT_PROOF_AT && this.#prove !== undefined) this.#proveSent(sent);
+      // Lets go of the kept lines an inspect proves (`run_proof.ts`; a failed one keeps them).
+      if (sent.size >= SENT_PROOF_AT) this.#run?.ask();
     }
     return this.#envelope(entry, timestamp, seq);
-  }
-
-  /**
-   * The kept lines read before an inspect that finds the run still running are in the complete
-   * prefix of the log (see `held_lines.ts`): let go of. One inspect at a time, at most one per
-   * `HELD_PROOF_INTERVAL_MS`; a failed one leaves the lines kept.
-   */
-  #proveSent(sent: SentLines): void {
-    const prove = this.#prove!;
-    const now = performance.now();
-    if (this.#proving || now - this.#lastProof < HELD_PROOF_INTERVAL_MS) return;
-    this.#proving = true;
-    this.#lastProof = now;
-    const mark = sent.recorded;
-    prove.check(prove.signal).then(
-      (running) => {
-        if (running === true) sent.letGo(mark);
-      },
-      () => {},
-    ).finally(() => this.#proving = false);
   }
 
   #envelope(entry: LogEntry, timestamp: string, seq: number): OutMessage {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { LogEntry } from "../../lib/docker/log_stream.ts";
 import { HeldLines } from "../../lib/supervisor/held_lines.ts";
-import { withDeadline } from "../helpers/deadline.ts";
+import { type RunningCheck, RunProof } from "../../lib/supervisor/run_proof.ts";
+import { scriptedCheck } from "./_scripted_check.ts";
 
 const TS = "2026-12-01T20:33:30.000000000Z";
 const encoder = new TextEncoder();
@@ -15,31 +16,15 @@ const line = (text: string, joined = false): LogEntry => ({
 });
 const texts = (entries: LogEntry[]) => entries.map((e) => decoder.decode(e.message));
 
-/** A running check answered by the test: each call waits for `answer()`. */
-function scriptedCheck() {
-  const calls: PromiseWithResolvers<boolean | undefined>[] = [];
-  let asked = Promise.withResolvers<void>();
-  return {
-    check: () => {
-      const call = Promise.withResolvers<boolean | undefined>();
-      calls.push(call);
-      asked.resolve();
-      return call.promise;
-    },
-    calls,
-    /** Waits for the next check, then answers it. */
-    async answer(running: boolean | undefined) {
-      await withDeadline(asked.promise, 2_000, "a running check");
-      asked = Promise.withResolvers<void>();
-      calls.at(-1)!.resolve(running);
-    },
-  };
+/** A hold on its own proof, checked by `check` at most every `intervalMs`; `close` ends both. */
+function holdOn(check: RunningCheck, intervalMs = 0, ac = new AbortController()) {
+  const hold = new HeldLines(new RunProof(check, ac.signal, intervalMs));
+  return { hold, close: () => ac.abort() };
 }
 
 Deno.test("HeldLines takes nothing before a joined line, then every line in order until proven", async () => {
   const script = scriptedCheck();
-  const ac = new AbortController();
-  const hold = new HeldLines(script.check, ac.signal, 0);
+  const { hold, close } = holdOn(script.check);
   try {
     assert.equal(hold.take(line("a")), false);
     assert.equal(script.calls.length, 0, "no check without a held line");
@@ -59,23 +44,23 @@ Deno.test("HeldLines takes nothing before a joined line, then every line in orde
     assert.deepEqual(texts(hold.release()), ["d"]);
     assert.equal(hold.take(line("e")), false, "nothing held: sent at once again");
   } finally {
-    hold.close();
+    close();
   }
 });
 
 Deno.test("HeldLines copies what it holds (the stream reuses its buffers)", async () => {
-  const hold = new HeldLines(() => Promise.resolve(true), new AbortController().signal, 0);
+  const { hold, close } = holdOn(() => Promise.resolve(true));
   const entry = line("kept", true);
   hold.take(entry);
   entry.message.set(encoder.encode("gone"));
   assert.equal(await hold.proof(), "proven");
   assert.deepEqual(texts(hold.release()), ["kept"]);
-  hold.close();
+  close();
 });
 
 Deno.test("HeldLines drops what it holds, and all that comes after, once the container stopped", async () => {
   const script = scriptedCheck();
-  const hold = new HeldLines(script.check, new AbortController().signal, 0);
+  const { hold, close } = holdOn(script.check);
   try {
     hold.take(line("joined", true));
     const proof = hold.proof();
@@ -87,13 +72,13 @@ Deno.test("HeldLines drops what it holds, and all that comes after, once the con
     assert.equal(hold.size, 0);
     assert.deepEqual(hold.release(), []);
   } finally {
-    hold.close();
+    close();
   }
 });
 
 Deno.test("HeldLines asks again when the engine could not tell", async () => {
   const script = scriptedCheck();
-  const hold = new HeldLines(script.check, new AbortController().signal, 0);
+  const { hold, close } = holdOn(script.check);
   try {
     hold.take(line("joined", true));
     const proof = hold.proof();
@@ -103,20 +88,16 @@ Deno.test("HeldLines asks again when the engine could not tell", async () => {
     assert.equal(script.calls.length, 2);
     assert.deepEqual(texts(hold.release()), ["joined"]);
   } finally {
-    hold.close();
+    close();
   }
 });
 
 Deno.test("HeldLines waits the interval between checks; close ends the wait and drops the lines", async () => {
   let checks = 0;
-  const hold = new HeldLines(
-    () => {
-      checks++;
-      return Promise.resolve(true);
-    },
-    new AbortController().signal,
-    60_000,
-  );
+  const { hold, close } = holdOn(() => {
+    checks++;
+    return Promise.resolve(true);
+  }, 60_000);
   hold.take(line("one", true));
   assert.equal(await hold.proof(), "proven");
   assert.deepEqual(texts(hold.release()), ["one"]);
@@ -124,7 +105,7 @@ Deno.test("HeldLines waits the interval between checks; close ends the wait and 
   const waiting = hold.proof();
   await new Promise((resolve) => setTimeout(resolve, 20));
   assert.equal(checks, 1, "the second check waits for the interval");
-  hold.close();
+  close();
   assert.equal(await waiting, "closed");
   assert.equal(checks, 1);
   assert.equal(hold.size, 0);
@@ -134,13 +115,13 @@ Deno.test("HeldLines waits the interval between checks; close ends the wait and 
 
 Deno.test("HeldLines closes when its signal aborts, during a check too", async () => {
   const ac = new AbortController();
-  const hold = new HeldLines(
+  const { hold } = holdOn(
     (signal) =>
       new Promise((_resolve, reject) =>
         signal.addEventListener("abort", () => reject(signal.reason), { once: true })
       ),
-    ac.signal,
     0,
+    ac,
   );
   hold.take(line("joined", true));
   const proof = hold.proof();
@@ -150,13 +131,13 @@ Deno.test("HeldLines closes when its signal aborts, during a check too", async (
 });
 
 Deno.test("HeldLines is full beyond its byte bound", () => {
-  const hold = new HeldLines(() => Promise.resolve(true), new AbortController().signal, 0);
+  const { hold, close } = holdOn(() => Promise.resolve(true));
   const big = new Uint8Array(4 * 1024 * 1024);
   hold.take({ stream: "stdout", ts: TS, message: big, joined: true });
   assert.equal(hold.full, false);
   hold.take({ stream: "stdout", ts: TS, message: big });
   hold.take({ stream: "stdout", ts: TS, message: new Uint8Array(1) });
   assert.equal(hold.full, true);
-  hold.close();
+  close();
   assert.equal(hold.full, false);
 });
