@@ -18,6 +18,7 @@ import {
 } from "./rabbit.ts";
 import { startKarotten } from "./karotten.ts";
 import { api, chunk, chunkedStart, FakeEngine, frame, json } from "./fake_engine.ts";
+import { ChannelZeroFilter } from "./proxy.ts";
 
 const STAND_IN = "tests/helpers/testdata/stand_in_main.ts";
 
@@ -51,6 +52,46 @@ Deno.test("withDeadline passes a result through and times out a hung promise", a
   await assert.rejects(withDeadline(new Promise(() => {}), 20, "nothing"), {
     message: "timed out after 20ms waiting for nothing",
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// the stalling proxy's frame filter
+
+/** One AMQP frame: type, channel, payload, frame-end. */
+function amqpFrame(type: number, channel: number, payload: number[]): Buffer {
+  const head = Buffer.alloc(7);
+  head.writeUInt8(type, 0);
+  head.writeUInt16BE(channel, 1);
+  head.writeUInt32BE(payload.length, 3);
+  return Buffer.concat([head, Buffer.from(payload), Buffer.from([0xce])]);
+}
+
+Deno.test("ChannelZeroFilter keeps channel 0's frames, whole or torn, and withholds the rest", () => {
+  const start = amqpFrame(1, 0, [0, 10, 0, 10, 1, 2, 3]); // connection.start (shortened)
+  const heartbeat = amqpFrame(8, 0, []);
+  const openOk = amqpFrame(1, 1, [0, 20, 0, 11, 0, 0, 0, 0]); // channel.open-ok on channel 1
+  const body = amqpFrame(3, 1, Array.from({ length: 300 }, (_, i) => i % 256));
+  const closeOk = amqpFrame(1, 0, [0, 10, 0, 51]); // connection.close-ok
+  const stream = Buffer.concat([start, openOk, heartbeat, body, closeOk]);
+  const expected = Buffer.concat([start, heartbeat, closeOk]);
+  const cuts = [[stream.length], Array.from({ length: stream.length }, (_, i) => i + 1)];
+  for (let cut = 1; cut < stream.length; cut++) cuts.push([cut, stream.length]);
+  for (const ends of cuts) {
+    const filter = new ChannelZeroFilter();
+    const out: Buffer[] = [];
+    let from = 0;
+    for (const end of ends) {
+      out.push(...filter.push(stream.subarray(from, end)));
+      from = end;
+    }
+    assert.deepEqual(Buffer.concat(out), expected, `pieces ending at ${ends.join(",")}`);
+    assert.equal(filter.withheld, 2);
+    assert.equal(filter.closeOk, true);
+  }
+  const early = new ChannelZeroFilter();
+  early.push(Buffer.concat([start, heartbeat]));
+  assert.equal(early.closeOk, false);
+  assert.equal(early.withheld, 0);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -3,8 +3,14 @@
  * certificate made by `makeCerts` (optionally asking for a client certificate). A test starts
  * it on a chosen port ("the broker comes up"), stops it with every connection cut ("the broker
  * goes away"), and counts the connections it accepted (attempts, seen from the broker's side).
+ *
+ * With `stallChannels` it plays a half-answering broker: towards the client it forwards the
+ * frames of channel 0 (the connection's handshake, heartbeats, close) and withholds every frame
+ * on another channel (channel.open-ok, exchange.declare-ok, ...), so the connection opens and
+ * stays alive while nothing opened on it is ever answered.
  * @module
  */
+import { Buffer } from "node:buffer";
 import net from "node:net";
 import tls from "node:tls";
 
@@ -28,6 +34,8 @@ export interface ProxyOptions {
   port?: number;
   /** Terminate TLS with this; plain TCP without it. */
   tls?: ProxyTls;
+  /** Withhold the broker's frames on channels other than 0 (see the module doc). @default false */
+  stallChannels?: boolean;
 }
 
 /** A running proxy. */
@@ -40,8 +48,59 @@ export interface Proxy {
   readonly open: number;
   /** The subject CN of every client certificate presented, in order. */
   readonly clientCertificates: string[];
+  /** Whether connections accepted from now on stall (see `ProxyOptions.stallChannels`). */
+  stallChannels: boolean;
+  /** Stalling connections on which a frame was withheld. */
+  readonly stalled: number;
+  /**
+   * Stalling connections the client closed: the broker answered its connection.close with
+   * close-ok (forwarded, as every frame of channel 0).
+   */
+  readonly closedByClient: number;
   /** Stops listening and cuts every open connection; resolves once all are closed. */
   stop(): Promise<void>;
+}
+
+/** An AMQP 0-9-1 frame: type (1 byte), channel (2, big-endian), payload size (4), payload, 0xCE. */
+const FRAME_HEAD_BYTES = 7;
+const FRAME_END_BYTES = 1;
+/** A method frame's type; its payload starts with the class id and method id (2 bytes each). */
+const METHOD_FRAME = 1;
+/** connection.close-ok: class 10 (connection), method 51. */
+const CONNECTION_CLASS = 10;
+const CLOSE_OK_METHOD = 51;
+
+/** Splits the broker's bytes into frames, whole or torn across reads, and keeps channel 0's. */
+export class ChannelZeroFilter {
+  /** Frames withheld so far. */
+  withheld = 0;
+  /** Whether a connection.close-ok went through. */
+  closeOk = false;
+  #pending = Buffer.alloc(0);
+
+  /** The frames of channel 0 that `chunk` completes, in order; the rest is withheld. */
+  push(chunk: Buffer): Buffer[] {
+    let buf = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    const keep: Buffer[] = [];
+    while (buf.length >= FRAME_HEAD_BYTES) {
+      const end = FRAME_HEAD_BYTES + buf.readUInt32BE(3) + FRAME_END_BYTES;
+      if (buf.length < end) break;
+      const frame = buf.subarray(0, end);
+      buf = buf.subarray(end);
+      if (frame.readUInt16BE(1) !== 0) {
+        this.withheld++;
+        continue;
+      }
+      keep.push(frame);
+      if (
+        frame[0] === METHOD_FRAME && frame.length >= FRAME_HEAD_BYTES + 4 &&
+        frame.readUInt16BE(FRAME_HEAD_BYTES) === CONNECTION_CLASS &&
+        frame.readUInt16BE(FRAME_HEAD_BYTES + 2) === CLOSE_OK_METHOD
+      ) this.closeOk = true;
+    }
+    this.#pending = Buffer.from(buf);
+    return keep;
+  }
 }
 
 /** A port on 127.0.0.1 that nothing listens on right now (connections to it are refused). */
@@ -57,6 +116,8 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const sockets = new Set<net.Socket>();
   const clientCertificates: string[] = [];
   let accepted = 0;
+  let stallChannels = opts.stallChannels ?? false;
+  const filters: ChannelZeroFilter[] = [];
   const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
@@ -65,7 +126,16 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     const upstream = net.connect(opts.target.port, opts.target.host);
     track(upstream);
     client.pipe(upstream);
-    upstream.pipe(client);
+    if (stallChannels) {
+      const filter = new ChannelZeroFilter();
+      filters.push(filter);
+      upstream.on("data", (chunk: Buffer) => {
+        for (const frame of filter.push(chunk)) client.write(frame);
+      });
+      upstream.on("end", () => client.end());
+    } else {
+      upstream.pipe(client);
+    }
     client.on("error", () => upstream.destroy());
     upstream.on("error", () => client.destroy());
     client.on("close", () => upstream.destroy());
@@ -111,6 +181,18 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       return sockets.size;
     },
     clientCertificates,
+    get stallChannels() {
+      return stallChannels;
+    },
+    set stallChannels(on: boolean) {
+      stallChannels = on;
+    },
+    get stalled() {
+      return filters.filter((f) => f.withheld > 0).length;
+    },
+    get closedByClient() {
+      return filters.filter((f) => f.closeOk).length;
+    },
     stop: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const gone = [...sockets].map((s) =>
