@@ -65,7 +65,10 @@ export interface Tuning {
   publishWindow: number;
   /** After a `die` event, the logs stream gets this long to end by itself. @default 5000 */
   dieGraceMs: number;
-  /** TCP connect plus AMQP handshake must finish within this. @default 5000 */
+  /**
+   * TCP connect plus AMQP handshake must finish within this; then, within as long again, the
+   * broker must answer channel.open and the passive exchange check. @default 5000
+   */
   amqpConnectTimeoutMs: number;
   /** A clean AMQP close gets this long before the socket is destroyed. @default 1000 */
   amqpCloseTimeoutMs: number;

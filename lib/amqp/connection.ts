@@ -14,6 +14,7 @@
  */
 // @ts-types="@types/amqplib"
 import amqp from "amqplib";
+import { deadline } from "../async/deadline.ts";
 import { delay } from "../async/delay.ts";
 import { BrokerTlsError, describe, ExchangeMissingError } from "../errors.ts";
 import type { TlsMaterial } from "../broker_config.ts";
@@ -21,7 +22,10 @@ import { PublishFrames } from "./publish_frames.ts";
 
 /** Connect and close deadlines (from `Tuning`). */
 export interface SessionTimeouts {
-  /** TCP connect plus AMQP handshake must finish within this. */
+  /**
+   * TCP connect plus AMQP handshake must finish within this; then, within as long again, the
+   * broker must answer channel.open and the passive exchange.declare.
+   */
   connectMs: number;
   /** A clean close (connection.close -> close-ok) gets this long before the socket is destroyed. */
   closeMs: number;
@@ -140,7 +144,9 @@ export class AmqpSession {
   /**
    * Connects, opens a confirm channel and passively declares `exchange`. Throws
    * `ExchangeMissingError` when the broker answers 404, `BrokerTlsError` when its certificate is
-   * refused; any other failure as is. Nothing stays open when it throws.
+   * refused, a `TimeoutError` when, once connected, it leaves channel.open or the exchange check
+   * unanswered for `connectMs` (a half-answering broker or proxy: heartbeats flow on channel 0,
+   * so they cannot tell); any other failure as is. Nothing stays open when it throws.
    */
   static async open(
     target: BrokerTarget,
@@ -155,12 +161,24 @@ export class AmqpSession {
       throw tlsError(err, target.url) ?? err;
     }
     const session = new AmqpSession(model, exchange, events, timeouts.closeMs);
-    try {
+    let step = "channel.open";
+    const opening = async () => {
       const channel = await model.createConfirmChannel();
+      session.lost.throwIfAborted(); // the deadline passed meanwhile: the session is closing
       session.#attach(channel, events);
+      step = "exchange.declare";
       await channel.checkExchange(exchange);
+    };
+    const ms = timeouts.connectMs;
+    try {
+      await deadline(
+        opening(),
+        ms,
+        () => new DOMException(`the broker did not answer ${step} within ${ms} ms`, "TimeoutError"),
+      );
       return session;
     } catch (err) {
+      // Closing also ends a step still waiting: amqplib fails its channel's pending calls.
       await session.close();
       if (replyCode(err) === NOT_FOUND) throw new ExchangeMissingError(exchange, { cause: err });
       throw err;

@@ -1,6 +1,7 @@
 /**
  * Several brokers and a broker coming back: failover in order through TCP proxies the test
- * controls, and how soon publishing resumes after `rabbitmqctl start_app`.
+ * controls, a broker that opens the connection and answers nothing on it (a stalling proxy), and
+ * how soon publishing resumes after `rabbitmqctl start_app`.
  */
 import assert from "node:assert/strict";
 import { Publisher } from "../../lib/amqp/publisher.ts";
@@ -15,6 +16,7 @@ import {
   rabbitmqctl,
   testMessage,
 } from "./_broker.ts";
+import { waitFor } from "../helpers/deadline.ts";
 import { freePort, startProxy } from "../helpers/proxy.ts";
 
 const NEVER = new AbortController().signal;
@@ -105,6 +107,90 @@ Deno.test("Publisher moves to the next broker in order, and back, without losing
     await p.stop();
     await second.stop();
     await first?.stop();
+    await topic.remove();
+  }
+});
+
+/** Short deadlines and waits for the tests of a broker that answers only the handshake. */
+const STALL_TUNING: Readonly<Tuning> = {
+  ...DEFAULT_TUNING,
+  amqpConnectTimeoutMs: 1_000,
+  amqpBackoffInitialMs: 100,
+  amqpBackoffMaxMs: 1_000,
+};
+
+/** The `n` of every message `topic` received, in order of arrival. */
+function receivedNumbers(topic: Awaited<ReturnType<typeof openTopic>>): number[] {
+  return topic.consumer!.received.map((r) => r.body.n);
+}
+
+/** Every `amqp_reconnect` line, checked: it names the broker without its password. */
+function reconnectLines(log: CaptureLog) {
+  const lines = log.events.filter((e) => e.event === "amqp_reconnect");
+  for (const line of lines) {
+    assert.doesNotMatch(JSON.stringify(line.fields), /:guest@/, "no password in the log line");
+  }
+  return lines;
+}
+
+Deno.test("Publisher leaves a broker that opens the connection but never answers channel.open, for the next one", async () => {
+  const topic = await openTopic();
+  const stalling = await startProxy({ target: BROKER, stallChannels: true });
+  const p = startPublisher(topic.exchange, [urlAt(stalling.port), RABBIT_URL], STALL_TUNING);
+  try {
+    for (let n = 1; n <= 100; n++) assert.ok(p.queue.offer(testMessage(n)));
+    await topic.consumer!.waitForAll(100, 15_000);
+    await deadline(p.queue.waitForEmpty(NEVER), 10_000, "lines 1..100 confirmed");
+    assert.deepEqual(
+      receivedNumbers(topic),
+      Array.from({ length: 100 }, (_, i) => i + 1),
+      "every line once, in order",
+    );
+    assert.deepEqual(connectedPorts(p.log), [BROKER.port]);
+    const [left] = reconnectLines(p.log);
+    assert.equal(new URL(String(left.fields.broker)).port, String(stalling.port));
+    assert.match(String(left.fields.reason), /did not answer channel\.open within 1000 ms/);
+    // The stalled connection was opened, left by karotten (a connection.close that the broker
+    // answered), and is gone.
+    assert.equal(stalling.stalled, 1);
+    assert.equal(stalling.closedByClient, 1);
+    await waitFor(() => stalling.open === 0, {
+      timeoutMs: 10_000,
+      what: "the stalled connection to be closed",
+    });
+  } finally {
+    await stalling.stop(); // first: it ends a session that would otherwise hang forever
+    await p.stop();
+    await topic.remove();
+  }
+});
+
+Deno.test("Publisher recovers when its only broker stops leaving channel.open unanswered", async () => {
+  const topic = await openTopic();
+  const proxy = await startProxy({ target: BROKER, stallChannels: true });
+  const p = startPublisher(topic.exchange, [urlAt(proxy.port)], STALL_TUNING);
+  try {
+    for (let n = 1; n <= 50; n++) assert.ok(p.queue.offer(testMessage(n)));
+    await waitFor(() => proxy.stalled >= 1, { timeoutMs: 10_000, what: "a stalled session" });
+    // New connections pass everything from now on; the one already stalled stays stalled.
+    proxy.stallChannels = false;
+    await topic.consumer!.waitForAll(50, 15_000);
+    await deadline(p.queue.waitForEmpty(NEVER), 10_000, "lines 1..50 confirmed");
+    assert.deepEqual(
+      receivedNumbers(topic),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+      "every line once, in order",
+    );
+    assert.equal(p.log.count("amqp_connected"), 1);
+    const lines = reconnectLines(p.log);
+    assert.ok(lines.length >= 1);
+    for (const line of lines) {
+      assert.match(String(line.fields.reason), /did not answer channel\.open within 1000 ms/);
+    }
+    assert.equal(proxy.closedByClient, proxy.stalled, "every stalled connection left by karotten");
+  } finally {
+    await proxy.stop(); // first: it ends a session that would otherwise hang forever
+    await p.stop();
     await topic.remove();
   }
 });
