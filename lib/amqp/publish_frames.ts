@@ -34,21 +34,18 @@ const PROPERTY_FLAGS = 0x8000 | 0x2000 | 0x1000 | 0x0080;
 const PERSISTENT = 2;
 /** Full slabs kept for reuse once their writes are done (beyond these, the GC takes them). */
 const SPARE_SLABS = 3;
-/** Method frames kept, by routing key (one per container stream); cleared when exceeded. */
-const MAX_CACHED_KEYS = 4096;
 
 const utf8 = new TextEncoder();
 
 /** Encodes publish frames for one channel and exchange; see the module doc. */
 export class PublishFrames {
   readonly #channel: number;
-  readonly #exchange: Uint8Array;
+  /** The method payload up to the routing key: class, method, ticket, exchange. */
+  readonly #methodHead: Uint8Array;
   /** Largest body bytes in one body frame: the negotiated `frame_max` minus the overhead. */
   readonly #maxBodyFrame: number;
   /** The content-header payload up to the message id: fixed per content type. */
   readonly #headerHead: Uint8Array;
-  /** Method frames by routing key. */
-  readonly #methods = new Map<string, Uint8Array>();
   #slab: Buffer = newSlab(SLAB_BYTES);
   #start = 0;
   #at = 0;
@@ -63,7 +60,14 @@ export class PublishFrames {
    */
   constructor(channel: number, exchange: string, frameMax: number, contentType: string) {
     this.#channel = channel;
-    this.#exchange = shortString(exchange, "exchange");
+    const name = shortString(exchange, "exchange");
+    // class, method, ticket 0, exchange
+    const method = new Uint8Array(2 + 2 + 2 + 1 + name.length);
+    method[1] = BASIC_CLASS;
+    method[3] = PUBLISH_METHOD;
+    method[6] = name.length;
+    method.set(name, 7);
+    this.#methodHead = method;
     this.#maxBodyFrame = frameMax - FRAME_OVERHEAD;
     if (this.#maxBodyFrame < 1) throw new RangeError(`frame_max ${frameMax} is too small`);
     const type = shortString(contentType, "contentType");
@@ -88,18 +92,25 @@ export class PublishFrames {
    * routing key or message id is longer than 255 bytes of UTF-8.
    */
   append(routingKey: string, body: Uint8Array, messageId: string): void {
-    const method = this.#method(routingKey);
-    const id = asciiOrUtf8(messageId);
+    // Encoded into the slab for every message, never kept: a cache by key would grow by one
+    // entry per container churned (each has a key of its own).
+    const key = asciiOrUtf8(routingKey, "routingKey");
+    const id = asciiOrUtf8(messageId, "messageId");
+    const methodHead = this.#methodHead;
+    const methodSize = methodHead.length + 1 + key.length + 1;
     const head = this.#headerHead;
     const headerSize = head.length + 1 + id.length;
     const max = this.#maxBodyFrame;
     const bodyFrames = Math.ceil(body.length / max);
-    const size = method.length + FRAME_OVERHEAD + headerSize + body.length +
+    const size = methodSize + FRAME_OVERHEAD + headerSize + FRAME_OVERHEAD + body.length +
       bodyFrames * FRAME_OVERHEAD;
     const out = this.#room(size);
-    let at = this.#at;
-    out.set(method, at);
-    at += method.length;
+    // method frame: class, method, ticket, exchange, routing key, bits (mandatory, immediate)
+    let at = frameHeader(out, this.#at, TYPE_METHOD, this.#channel, methodSize);
+    out.set(methodHead, at);
+    at = putShortString(out, at + methodHead.length, key);
+    out[at++] = 0;
+    out[at++] = FRAME_END;
     // content header frame
     at = frameHeader(out, at, TYPE_HEADER, this.#channel, headerSize);
     const sizeAt = at + 4;
@@ -107,15 +118,7 @@ export class PublishFrames {
     const high = Math.floor(body.length / 0x1_0000_0000);
     writeUint32(out, sizeAt, high);
     writeUint32(out, sizeAt + 4, body.length - high * 0x1_0000_0000);
-    at += head.length;
-    if (typeof id === "string") {
-      out[at++] = id.length;
-      for (let i = 0; i < id.length; i++) out[at++] = id.charCodeAt(i);
-    } else {
-      out[at++] = id.length;
-      out.set(id, at);
-      at += id.length;
-    }
+    at = putShortString(out, at + head.length, id);
     out[at++] = FRAME_END;
     // body frames, at most frame_max each
     for (let from = 0; from < body.length; from += max) {
@@ -178,34 +181,6 @@ export class PublishFrames {
     if (!this.#writing.has(old)) this.#keep(old);
     return next;
   }
-
-  /** The method frame of `basic.publish` to `routingKey`, encoded once per key. */
-  #method(routingKey: string): Uint8Array {
-    let frame = this.#methods.get(routingKey);
-    if (frame !== undefined) return frame;
-    const key = shortString(routingKey, "routingKey");
-    const exchange = this.#exchange;
-    // class, method, ticket, exchange, routing key, bits (mandatory, immediate)
-    const size = 2 + 2 + 2 + 1 + exchange.length + 1 + key.length + 1;
-    frame = new Uint8Array(size + FRAME_OVERHEAD);
-    let at = frameHeader(frame, 0, TYPE_METHOD, this.#channel, size);
-    frame[at++] = 0;
-    frame[at++] = BASIC_CLASS;
-    frame[at++] = 0;
-    frame[at++] = PUBLISH_METHOD;
-    at += 2; // ticket 0
-    frame[at++] = exchange.length;
-    frame.set(exchange, at);
-    at += exchange.length;
-    frame[at++] = key.length;
-    frame.set(key, at);
-    at += key.length;
-    frame[at++] = 0;
-    frame[at] = FRAME_END;
-    if (this.#methods.size >= MAX_CACHED_KEYS) this.#methods.clear();
-    this.#methods.set(routingKey, frame);
-    return frame;
-  }
 }
 
 /** A slab of its own `ArrayBuffer` (never a pooled one: slabs are told apart by their buffer). */
@@ -245,7 +220,7 @@ function shortString(s: string, field: string): Uint8Array {
 }
 
 /** `s` itself when it is ASCII and fits a short string, else its UTF-8 bytes (checked). */
-function asciiOrUtf8(s: string): string | Uint8Array {
+function asciiOrUtf8(s: string, field: string): string | Uint8Array {
   if (s.length <= 255) {
     let ascii = true;
     for (let i = 0; i < s.length; i++) {
@@ -256,5 +231,17 @@ function asciiOrUtf8(s: string): string | Uint8Array {
     }
     if (ascii) return s;
   }
-  return shortString(s, "messageId");
+  return shortString(s, field);
+}
+
+/** Writes a short string (length octet, then bytes) at `at`; returns where it ends. */
+function putShortString(out: Uint8Array, at: number, s: string | Uint8Array): number {
+  out[at++] = s.length;
+  if (typeof s === "string") {
+    for (let i = 0; i < s.length; i++) out[at++] = s.charCodeAt(i);
+  } else {
+    out.set(s, at);
+    at += s.length;
+  }
+  return at;
 }
