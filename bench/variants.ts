@@ -18,14 +18,9 @@ import { DockerEngine } from "../tests/helpers/dockerd.ts";
 import { REPO_ROOT, spawnDaemon } from "../tests/helpers/karotten.ts";
 import { RABBIT_URL } from "../tests/helpers/rabbit.ts";
 import { loadAverage } from "./_proc.ts";
-import {
-  analyseModules,
-  type Contender,
-  runVersus,
-  VERSUS_PARTS,
-  type VersusPart,
-} from "./versus.ts";
+import { type Contender, runVersus, VERSUS_PARTS, type VersusPart } from "./versus.ts";
 import { versusTable } from "./report_versus.ts";
+import { analyseModules } from "../tools/bundle.ts";
 
 /** One runtime setting of the daemon. */
 interface Variant {
